@@ -1,0 +1,390 @@
+package aiodb
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OptionPrefix starts every query parameter that aiodb reads itself. No
+// backend uses it; aiodb removes these parameters before a URL reaches its
+// backend driver. They are accepted on the first (primary) URL only.
+const OptionPrefix = "aiodb_"
+
+// Config is a parsed DSN: the nodes, in DSN order, and aiodb's options.
+// Its String method and every field are free of passwords.
+type Config struct {
+	// Dialect is the dialect shared by every node.
+	Dialect Dialect
+	// Primary is the first URL of the DSN.
+	Primary Node
+	// Replicas are the other URLs, in DSN order.
+	Replicas []Node
+	// Options are aiodb's own options, read from the primary URL.
+	Options Options
+}
+
+// Node is one URL of a DSN.
+type Node struct {
+	// URL is the node's URL with its password replaced by "xxxxx" and aiodb's
+	// options removed.
+	URL string
+
+	backend string // the DSN handed to the backend driver; holds the password
+	secret  string // the password, scrubbed from backend error messages
+}
+
+// String returns the redacted URL.
+func (n Node) String() string { return n.URL }
+
+// RouteMode says which statements go to a replica without an explicit
+// WithReplica or WithPrimary context.
+type RouteMode uint8
+
+const (
+	// RouteManual (aiodb_route=manual, the default) runs every statement on
+	// the primary unless its context says WithReplica.
+	RouteManual RouteMode = iota
+	// RouteAuto (aiodb_route=auto) sends statements classified as reads,
+	// outside transactions, to a replica.
+	RouteAuto
+)
+
+// ReplicaPolicy chooses among healthy replicas.
+type ReplicaPolicy uint8
+
+const (
+	// RoundRobin (aiodb_replica_policy=round_robin, the default) takes the
+	// healthy replicas in turn, statement by statement.
+	RoundRobin ReplicaPolicy = iota
+	// Random (aiodb_replica_policy=random) takes a healthy replica at random.
+	Random
+)
+
+// Options are aiodb's own DSN options. Each is a query parameter of the
+// primary URL named OptionPrefix + the name in brackets.
+type Options struct {
+	// MaxOpen [maxsize] caps open connections (sql.DB.SetMaxOpenConns);
+	// 0, the default, is unlimited. Applied by Open; a *sql.DB from sql.Open
+	// can be configured with ApplyPool.
+	MaxOpen int
+	// MinIdle [minsize] is how many idle connections the pool keeps
+	// (sql.DB.SetMaxIdleConns); -1, the default, leaves database/sql's default of 2.
+	MinIdle int
+	// Route [route: manual|auto] is the routing mode; manual by default.
+	Route RouteMode
+	// Policy [replica_policy: round_robin|random] chooses among replicas.
+	Policy ReplicaPolicy
+	// HealthInterval [health_interval: a Go duration] is how often replicas
+	// are checked (health and lag) in the background; 5s by default.
+	HealthInterval time.Duration
+	// MaxLag [max_lag: a Go duration] skips replicas measured further behind
+	// the primary; 0, the default, disables lag checks.
+	MaxLag time.Duration
+	// Fallback [fallback: primary|none] says whether reads fall back to a
+	// read-only session on the primary when no replica is usable; primary by default.
+	Fallback bool
+	// NoBackslashEscapes and ANSIQuotes [sql_mode: a comma-separated list of
+	// NO_BACKSLASH_ESCAPES and ANSI_QUOTES] tell the placeholder lexer the
+	// MySQL server's sql_mode; by default neither is set.
+	NoBackslashEscapes, ANSIQuotes bool
+	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
+	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
+	// read-only statements. ansi (the default, reported as ODBC) allows no
+	// nested transactions and no server-side read-only session.
+	ODBCDialect Dialect
+}
+
+func defaultOptions() Options {
+	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, ODBCDialect: ODBC}
+}
+
+// String returns the DSN with passwords redacted and aiodb's options in
+// canonical form on the primary URL.
+func (c *Config) String() string {
+	var b strings.Builder
+	b.WriteString(c.Primary.URL)
+	for _, r := range c.Replicas {
+		b.WriteByte(' ')
+		b.WriteString(r.URL)
+	}
+	return b.String()
+}
+
+// schemes maps every accepted URL scheme (lower case, without +pool) to its dialect.
+var schemes = map[string]Dialect{
+	"postgres": PostgreSQL, "postgresql": PostgreSQL, "pgx": PostgreSQL, "asyncpg": PostgreSQL, "aiopg": PostgreSQL,
+	"mysql": MySQL, "mariadb": MySQL, "aiomysql": MySQL, "trio-mysql": MySQL,
+	"sqlite": SQLite, "sqlite3": SQLite, "aiosqlite": SQLite,
+	"odbc": ODBC, "aioodbc": ODBC,
+}
+
+// ParseDSN parses a DSN: one or more node URLs separated by white space,
+// the first the primary and the others read replicas. Every error wraps
+// ErrBadDSN and none contains a password.
+func ParseDSN(dsn string) (*Config, error) {
+	urls := strings.Fields(dsn)
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("%w: empty DSN", ErrBadDSN)
+	}
+	cfg := &Config{Options: defaultOptions()}
+	for i, raw := range urls {
+		d, n, opts, err := parseNode(raw)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case i == 0:
+			cfg.Dialect, cfg.Primary = d, n
+			if err := cfg.Options.set(opts, d); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
+			}
+		case d != cfg.Dialect:
+			return nil, fmt.Errorf("%w: mixed dialects: primary %s is %s but replica %s is %s", ErrBadDSN, cfg.Primary.URL, cfg.Dialect, n.URL, d)
+		case len(opts) > 0:
+			return nil, fmt.Errorf("%w: %s: aiodb options belong on the primary (first) URL", ErrBadDSN, n.URL)
+		default:
+			cfg.Replicas = append(cfg.Replicas, n)
+		}
+	}
+	return cfg, nil
+}
+
+// parseNode parses one URL into its dialect, node and aiodb options.
+func parseNode(raw string) (Dialect, Node, url.Values, error) {
+	red := redactURL(raw)
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok {
+		// Without a scheme the password cannot be told apart: quote nothing.
+		return 0, Node{}, nil, fmt.Errorf("%w: a node is not a URL (want scheme://…)", ErrBadDSN)
+	}
+	d, ok := schemes[strings.TrimSuffix(strings.ToLower(scheme), "+pool")]
+	if !ok {
+		return 0, Node{}, nil, fmt.Errorf("%w: unknown scheme %q in %s", ErrBadDSN, scheme, red)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the whole URL, password included: keep only its reason.
+		var reason string
+		if ue, ok := err.(*url.Error); ok {
+			reason = ue.Err.Error()
+		}
+		return 0, Node{}, nil, fmt.Errorf("%w: malformed URL %s: %s", ErrBadDSN, red, reason)
+	}
+	secret, _ := u.User.Password()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return 0, Node{}, nil, fmt.Errorf("%w: malformed query in %s", ErrBadDSN, red)
+	}
+	opts := url.Values{}
+	for k, v := range q {
+		if strings.HasPrefix(strings.ToLower(k), OptionPrefix) {
+			opts[strings.ToLower(k)] = v
+			delete(q, k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	n := Node{URL: redactURL(u.String()), secret: secret}
+	if n.backend, err = backendDSN(d, u, q); err != nil {
+		return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
+	}
+	return d, n, opts, nil
+}
+
+// backendDSN translates a node URL (aiodb options removed) to the DSN its
+// backend driver parses.
+func backendDSN(d Dialect, u *url.URL, q url.Values) (string, error) {
+	switch d {
+	case PostgreSQL:
+		v := *u
+		v.Scheme = "postgres"
+		return v.String(), nil
+	case MySQL:
+		return mysqlDSN(u, q)
+	case SQLite:
+		return sqliteDSN(u, q)
+	default:
+		return odbcConnString(u, q), nil
+	}
+}
+
+// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form.
+// A unix_socket parameter selects a socket instead of TCP.
+func mysqlDSN(u *url.URL, q url.Values) (string, error) {
+	var b strings.Builder
+	if u.User != nil {
+		b.WriteString(u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			b.WriteByte(':')
+			b.WriteString(p)
+		}
+		b.WriteByte('@')
+	}
+	if sock := q.Get("unix_socket"); sock != "" {
+		q.Del("unix_socket")
+		fmt.Fprintf(&b, "unix(%s)", sock)
+	} else if u.Host != "" {
+		host := u.Host
+		if u.Port() == "" {
+			host += ":3306"
+		}
+		fmt.Fprintf(&b, "tcp(%s)", host)
+	}
+	b.WriteByte('/')
+	b.WriteString(strings.TrimPrefix(u.Path, "/"))
+	if len(q) > 0 {
+		b.WriteByte('?')
+		b.WriteString(q.Encode())
+	}
+	return b.String(), nil
+}
+
+// sqliteDSN follows SQLAlchemy: sqlite:///:memory: (or sqlite://) is in
+// memory, sqlite:///rel.db is relative and sqlite:////abs.db absolute. The
+// in-memory database gets its name when the connector is made, so that every
+// connection of one *sql.DB shares it; here it is marked by the empty path.
+func sqliteDSN(u *url.URL, q url.Values) (string, error) {
+	if u.Host != "" {
+		return "", fmt.Errorf("sqlite URL has a host %q; write sqlite:///relative.db or sqlite:////absolute.db", u.Host)
+	}
+	path := strings.TrimPrefix(u.Path, "/")
+	if path == ":memory:" {
+		path = ""
+	}
+	if len(q) > 0 {
+		return path + "?" + q.Encode(), nil
+	}
+	return path, nil
+}
+
+// odbcConnString writes an ODBC connection string: odbc://user:pass@NAME/
+// selects the data source NAME (DSN=NAME;UID=user;PWD=pass) and every query
+// parameter becomes an attribute (odbc:///?driver=PostgreSQL+Unicode&server=h).
+func odbcConnString(u *url.URL, q url.Values) string {
+	var attrs []string
+	add := func(k, v string) { attrs = append(attrs, k+"="+odbcValue(v)) }
+	if u.Host != "" {
+		add("DSN", u.Hostname())
+	}
+	if u.User != nil {
+		add("UID", u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			add("PWD", p)
+		}
+	}
+	for _, k := range sortedKeys(q) {
+		add(k, q.Get(k))
+	}
+	return strings.Join(attrs, ";")
+}
+
+// odbcValue braces a connection-string value that holds a special character.
+func odbcValue(v string) string {
+	if strings.ContainsAny(v, ";{}= ") || strings.TrimSpace(v) != v {
+		return "{" + strings.ReplaceAll(v, "}", "}}") + "}"
+	}
+	return v
+}
+
+// set applies the aiodb_* parameters of the primary URL.
+func (o *Options) set(q url.Values, d Dialect) error {
+	for _, k := range sortedKeys(q) {
+		v := q.Get(k)
+		if len(q[k]) > 1 {
+			return fmt.Errorf("option %s given %d times", k, len(q[k]))
+		}
+		if err := o.setOne(strings.TrimPrefix(k, OptionPrefix), v, d); err != nil {
+			return fmt.Errorf("option %s=%q: %v", k, v, err)
+		}
+	}
+	return nil
+}
+
+func (o *Options) setOne(name, v string, d Dialect) (err error) {
+	switch name {
+	case "maxsize":
+		o.MaxOpen, err = nonNegative(v)
+	case "minsize":
+		o.MinIdle, err = nonNegative(v)
+	case "route":
+		o.Route, err = choose(v, map[string]RouteMode{"manual": RouteManual, "auto": RouteAuto})
+	case "replica_policy":
+		o.Policy, err = choose(v, map[string]ReplicaPolicy{"round_robin": RoundRobin, "random": Random})
+	case "health_interval":
+		o.HealthInterval, err = time.ParseDuration(v)
+		if err == nil && o.HealthInterval <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+	case "max_lag":
+		o.MaxLag, err = time.ParseDuration(v)
+		if err == nil && o.MaxLag < 0 {
+			err = fmt.Errorf("must not be negative")
+		}
+	case "fallback":
+		o.Fallback, err = choose(v, map[string]bool{"primary": true, "none": false})
+	case "sql_mode":
+		if d != MySQL {
+			return fmt.Errorf("only for mysql URLs")
+		}
+		for m := range strings.SplitSeq(v, ",") {
+			switch strings.ToUpper(strings.TrimSpace(m)) {
+			case "NO_BACKSLASH_ESCAPES":
+				o.NoBackslashEscapes = true
+			case "ANSI_QUOTES":
+				o.ANSIQuotes = true
+			case "":
+			default:
+				return fmt.Errorf("unknown mode %q (want NO_BACKSLASH_ESCAPES, ANSI_QUOTES)", m)
+			}
+		}
+	case "odbc_dialect":
+		if d != ODBC {
+			return fmt.Errorf("only for odbc URLs")
+		}
+		o.ODBCDialect, err = choose(v, map[string]Dialect{"postgres": PostgreSQL, "mysql": MySQL, "sqlite": SQLite, "ansi": ODBC})
+	default:
+		return fmt.Errorf("unknown aiodb option")
+	}
+	return err
+}
+
+func nonNegative(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a whole number ≥ 0")
+	}
+	return n, nil
+}
+
+func choose[T any](v string, m map[string]T) (T, error) {
+	t, ok := m[strings.ToLower(v)]
+	if !ok {
+		return t, fmt.Errorf("want one of %s", strings.Join(sortedKeys(m), ", "))
+	}
+	return t, nil
+}
+
+// redactURL replaces the password of a raw URL with xxxxx without parsing it
+// (it must work on URLs that net/url rejects).
+func redactURL(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return raw
+	}
+	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}

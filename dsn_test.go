@@ -1,0 +1,159 @@
+package aiodb
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDSNSchemes(t *testing.T) {
+	for scheme, want := range map[string]Dialect{
+		"postgres": PostgreSQL, "postgresql": PostgreSQL, "pgx": PostgreSQL, "asyncpg": PostgreSQL, "aiopg": PostgreSQL,
+		"POSTGRES+POOL": PostgreSQL, "Postgresql+Pool": PostgreSQL,
+		"mysql": MySQL, "mariadb": MySQL, "aiomysql": MySQL, "trio-mysql": MySQL, "MySQL+pool": MySQL,
+		"sqlite": SQLite, "sqlite3": SQLite, "aiosqlite": SQLite, "aiosqlite+pool": SQLite,
+		"odbc": ODBC, "aioodbc": ODBC, "ODBC+POOL": ODBC,
+	} {
+		host := "h:1/db"
+		if want == SQLite {
+			host = "/x.db"
+		}
+		cfg, err := ParseDSN(scheme + "://" + host)
+		if err != nil {
+			t.Errorf("%s: %v", scheme, err)
+			continue
+		}
+		if cfg.Dialect != want {
+			t.Errorf("%s: dialect %s, want %s", scheme, cfg.Dialect, want)
+		}
+	}
+}
+
+func TestParseDSNNodes(t *testing.T) {
+	dsn := " postgres://app:s3cret@primary:5432/shop?sslmode=disable\n\tpostgres://app:s3cret@r1/shop  postgresql://app:s3cret@r2:5433/shop "
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Primary.URL, "postgres://app:xxxxx@primary:5432/shop?sslmode=disable"; got != want {
+		t.Errorf("primary %q, want %q", got, want)
+	}
+	if len(cfg.Replicas) != 2 || cfg.Replicas[1].URL != "postgresql://app:xxxxx@r2:5433/shop" {
+		t.Fatalf("replicas %v", cfg.Replicas)
+	}
+	if cfg.Primary.backend != "postgres://app:s3cret@primary:5432/shop?sslmode=disable" {
+		t.Errorf("backend DSN %q", cfg.Primary.backend)
+	}
+	if s := cfg.String(); strings.Contains(s, "s3cret") || strings.Count(s, "xxxxx") != 3 {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+func TestParseDSNBackends(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"mysql://root@127.0.0.1:3306/test", "root@tcp(127.0.0.1:3306)/test"},
+		{"mariadb://u:p%40ss@db/test?parseTime=true&loc=Local", "u:p@ss@tcp(db:3306)/test?loc=Local&parseTime=true"},
+		{"mysql://u@/test?unix_socket=/run/mysqld/mysqld.sock&aiodb_maxsize=3", "u@unix(/run/mysqld/mysqld.sock)/test"},
+		{"mysql://u:p@[::1]:3307/", "u:p@tcp([::1]:3307)/"},
+		{"mysql://h/db?sql_mode=%27ANSI_QUOTES%27", "tcp(h:3306)/db?sql_mode=%27ANSI_QUOTES%27"},
+		{"sqlite:///:memory:", ""},
+		{"sqlite://", ""},
+		{"sqlite:///:memory:?_pragma=foreign_keys(1)", "?_pragma=foreign_keys%281%29"},
+		{"sqlite:///data/app.db", "data/app.db"},
+		{"sqlite:////var/lib/app.db?_txlock=immediate", "/var/lib/app.db?_txlock=immediate"},
+		{"aiosqlite:///rel.db", "rel.db"},
+		{"postgres://u:p@h/db?sslmode=disable&aiodb_route=auto", "postgres://u:p@h/db?sslmode=disable"},
+		{"asyncpg://u@h:5/db", "postgres://u@h:5/db"},
+		{"odbc://pg", "DSN=pg"},
+		{"odbc://scott:tiger@pg/?ApplicationName=x", "DSN=pg;UID=scott;PWD=tiger;ApplicationName=x"},
+		{"odbc:///?driver=PostgreSQL+Unicode&server=127.0.0.1&port=5432", "driver={PostgreSQL Unicode};port=5432;server=127.0.0.1"},
+		{"odbc:///?driver=X&pwd=a%3Bb%7Dc", "driver=X;pwd={a;b}}c}"},
+	} {
+		cfg, err := ParseDSN(tc.dsn)
+		if err != nil {
+			t.Errorf("%s: %v", tc.dsn, err)
+			continue
+		}
+		if cfg.Primary.backend != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.dsn, cfg.Primary.backend, tc.want)
+		}
+	}
+}
+
+func TestParseDSNOptions(t *testing.T) {
+	cfg, err := ParseDSN("mysql://u:p@h/db?aiodb_maxsize=10&AIODB_MINSIZE=2&aiodb_route=AUTO&aiodb_replica_policy=random" +
+		"&aiodb_health_interval=250ms&aiodb_max_lag=3s&aiodb_fallback=none&aiodb_sql_mode=ansi_quotes,NO_BACKSLASH_ESCAPES&charset=utf8mb4 mysql://u:p@r/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Options{MaxOpen: 10, MinIdle: 2, Route: RouteAuto, Policy: Random, HealthInterval: 250 * time.Millisecond,
+		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true, ODBCDialect: ODBC}
+	if cfg.Options != want {
+		t.Errorf("options %+v\nwant %+v", cfg.Options, want)
+	}
+	if strings.Contains(cfg.Primary.backend, "aiodb") || !strings.Contains(cfg.Primary.backend, "charset=utf8mb4") {
+		t.Errorf("backend DSN %q", cfg.Primary.backend)
+	}
+	def, _ := ParseDSN("sqlite://")
+	if def.Options != defaultOptions() || def.Options.MinIdle != -1 || !def.Options.Fallback || def.Options.HealthInterval != 5*time.Second {
+		t.Errorf("defaults %+v", def.Options)
+	}
+	odbc, err := ParseDSN("odbc://pg?aiodb_odbc_dialect=postgres")
+	if err != nil || odbc.Options.ODBCDialect != PostgreSQL {
+		t.Errorf("odbc dialect: %v %+v", err, odbc)
+	}
+}
+
+// TestParseDSNErrors checks that bad input fails with ErrBadDSN, a message
+// naming the problem, and never the password.
+func TestParseDSNErrors(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"", "empty DSN"},
+		{" \n\t ", "empty DSN"},
+		{"oracle://u:hunter2@h/db", `unknown scheme "oracle"`},
+		{"u:hunter2@tcp(h)/db", "is not a URL"},
+		{"postgres://u:hunter2@h/db mysql://u:hunter2@r/db", "mixed dialects"},
+		{"postgres://u:hunter2@h/db?aiodb_nope=1", "unknown aiodb option"},
+		{"postgres://u:hunter2@h/db?aiodb_maxsize=-1", "aiodb_maxsize"},
+		{"postgres://u:hunter2@h/db?aiodb_maxsize=ten", "whole number"},
+		{"postgres://u:hunter2@h/db?aiodb_route=sometimes", "want one of auto, manual"},
+		{"postgres://u:hunter2@h/db?aiodb_health_interval=0s", "positive"},
+		{"postgres://u:hunter2@h/db?aiodb_max_lag=soon", "aiodb_max_lag"},
+		{"postgres://u:hunter2@h/db?aiodb_route=auto&aiodb_route=manual", "given 2 times"},
+		{"postgres://u:hunter2@h/db?aiodb_sql_mode=ANSI_QUOTES", "only for mysql"},
+		{"mysql://u:hunter2@h/db?aiodb_sql_mode=STRICT", "unknown mode"},
+		{"postgres://u:hunter2@h/db postgres://u:hunter2@r/db?aiodb_route=auto", "belong on the primary"},
+		{"postgres://u:hunter2@h:port/db", "malformed URL"},
+		{"postgres://u:hunter2@h/db?a=%zz", "malformed query"},
+		{"postgres://u:hunter2@h%zz/db", "malformed URL"},
+		{"sqlite://host/x.db", "has a host"},
+	} {
+		_, err := ParseDSN(tc.dsn)
+		if !errors.Is(err, ErrBadDSN) {
+			t.Errorf("%q: err %v, want ErrBadDSN", tc.dsn, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %q does not say %q", tc.dsn, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: password in %q", tc.dsn, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h/db":         "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db":            "postgres://u@h/db",
+		"postgres://u:p@w@h:1/db?x=@y": "postgres://u:xxxxx@h:1/db?x=@y",
+		"postgres://h/db?password=@":   "postgres://h/db?password=@",
+		"no scheme at all":             "no scheme at all",
+		"mysql://u:pw@h:port%/db":      "mysql://u:xxxxx@h:port%/db",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

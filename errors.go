@@ -1,0 +1,66 @@
+package aiodb
+
+import "errors"
+
+// Errors aiodb returns. Each is a sentinel for one failure mode; the errors
+// actually returned wrap it with context, so test them with errors.Is. Errors
+// that come from a backend driver are wrapped too, so errors.As still reaches
+// *pgconn.PgError, *mysql.MySQLError or *sqlite.Error.
+var (
+	// ErrBadDSN is wrapped by every error from ParseDSN, NewConnector and
+	// sql.Open("aiodb", …): empty, malformed, unknown scheme, mixed dialects,
+	// unknown or invalid aiodb option, or an odbc:// DSN in a build without
+	// the odbc tag.
+	ErrBadDSN = errors.New("aiodb: bad DSN")
+
+	// ErrPlaceholder is wrapped by every placeholder rewriting error: count
+	// mismatch, unused argument, $0, mixed styles, a lone %, a literal ? that
+	// the backend cannot express, an unterminated literal, identifier, comment
+	// or dollar quote. The error is a *PlaceholderError carrying the byte offset.
+	ErrPlaceholder = errors.New("aiodb: placeholder error")
+
+	// ErrReadOnly is wrapped by every read-only refusal: a write attempted in a
+	// replica context (refused before anything is sent) and a write refused by
+	// a read-only server session.
+	ErrReadOnly = errors.New("aiodb: read-only")
+
+	// ErrNoReplica is returned when a statement must run on a replica, none is
+	// usable and the DSN forbids falling back to the primary.
+	ErrNoReplica = errors.New("aiodb: no replica available")
+
+	// ErrNestedTxOpen is returned by Commit of a transaction level that still
+	// has an open nested level. The level (and its children) was rolled back.
+	ErrNestedTxOpen = errors.New("aiodb: nested transaction still open")
+
+	// ErrNestedTxOptions is returned by a nested BeginTx whose options cannot
+	// be honoured inside a running transaction (an isolation level other than
+	// the default, or read-only where the backend cannot scope it). No SQL is sent.
+	ErrNestedTxOptions = errors.New("aiodb: options not supported on a nested transaction")
+
+	// ErrTxDone is returned by Commit or Rollback of a transaction level that
+	// was already ended by an enclosing level. No SQL is sent.
+	ErrTxDone = errors.New("aiodb: transaction level already ended")
+
+	// ErrTxRolledBack is returned by a Commit that could not commit and rolled
+	// back instead: a nested level whose RELEASE failed, or a top level whose
+	// transaction was poisoned by a failed ROLLBACK TO SAVEPOINT.
+	ErrTxRolledBack = errors.New("aiodb: transaction rolled back instead of committed")
+
+	// ErrImplicitCommit is returned on MySQL/MariaDB for a statement that would
+	// implicitly commit (DDL, START TRANSACTION, LOCK TABLES, …) while a nested
+	// transaction level is open. It is refused before it is sent.
+	ErrImplicitCommit = errors.New("aiodb: statement would implicitly commit")
+
+	// ErrTxControl is returned for a raw BEGIN, COMMIT, ROLLBACK, SAVEPOINT or
+	// RELEASE statement sent while aiodb manages a transaction on the
+	// connection; it would desynchronise the savepoint stack.
+	ErrTxControl = errors.New("aiodb: transaction control statement refused")
+
+	// ErrRollback may be returned by the function given to DB.Transaction to
+	// roll the transaction back on purpose; Transaction then returns nil.
+	ErrRollback = errors.New("aiodb: rollback requested")
+
+	// ErrBlockDone is returned when a context carrying a Connection or
+	// Transaction block is used after that block has returned.
+	ErrBlockDone = errors.New("aiodb: block already ended")
+)
