@@ -1,0 +1,249 @@
+package aiodb
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+)
+
+// profile is what aiodb knows about the SQL a backend speaks.
+type profile struct {
+	syntax   sqlSyntax // how the server lexes SQL
+	bind     bindStyle // the driver's native placeholders
+	readOnly string    // makes a session read-only; "" when the server has no such setting
+	// savepoints says whether nested transactions are supported, and
+	// scopedReadOnly whether SET TRANSACTION READ ONLY can be scoped to one.
+	savepoints, scopedReadOnly bool
+}
+
+// profileFor returns the profile of a DSN's backend.
+func profileFor(cfg *Config) profile {
+	o := cfg.Options
+	switch cfg.Dialect {
+	case PostgreSQL:
+		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar,
+			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true}
+	case MySQL:
+		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
+			bind: bindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true}
+	case SQLite:
+		return profile{syntax: sqlSyntax{dialect: SQLite}, bind: bindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true}
+	}
+	// ODBC: lex as the server behind it does, bind with ?.
+	if o.ODBCDialect == ODBC {
+		return profile{syntax: sqlSyntax{dialect: ODBC}, bind: bindQuestion}
+	}
+	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
+	p.bind = bindQuestion
+	return p
+}
+
+// odbcDriver is alexbrainman/odbc's driver when the package is built with
+// -tags odbc (backend_odbc.go), and nil otherwise.
+var odbcDriver driver.Driver
+
+// dsnConnector connects a driver that has no Connector of its own.
+type dsnConnector struct {
+	dsn string
+	drv driver.Driver
+}
+
+func (c dsnConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.drv.Open(c.dsn)
+}
+
+func (c dsnConnector) Driver() driver.Driver { return c.drv }
+
+// backendConnector makes the backend driver's connector for one node.
+// memDB names the shared in-memory SQLite database of an empty SQLite path.
+func backendConnector(d Dialect, n Node, memDB string) (driver.Connector, error) {
+	switch d {
+	case PostgreSQL:
+		cc, err := pgx.ParseConfig(n.backend)
+		if err != nil {
+			return nil, n.scrub(err)
+		}
+		return stdlib.GetConnector(*cc), nil
+	case MySQL:
+		mc, err := mysql.ParseDSN(n.backend)
+		if err != nil {
+			return nil, n.scrub(err)
+		}
+		return mysql.NewConnector(mc)
+	case SQLite:
+		dsn := n.backend
+		if dsn == "" || dsn[0] == '?' {
+			// The memdb VFS shares one database between the connections that
+			// name it; busy_timeout makes them wait for each other's locks.
+			dsn = "file:/" + memDB + "?vfs=memdb&_pragma=busy_timeout(5000)" + strings.Replace(dsn, "?", "&", 1)
+		}
+		c, err := sqlite.NewConnector(dsn)
+		if err != nil {
+			return nil, n.scrub(err)
+		}
+		return c, nil
+	}
+	if odbcDriver == nil {
+		return nil, fmt.Errorf("%w: %s: the ODBC backend is not in this build; build with -tags odbc (needs cgo and unixODBC: apt-get install unixodbc-dev)", ErrBadDSN, n.URL)
+	}
+	return dsnConnector{n.backend, odbcDriver}, nil
+}
+
+// scrub turns a backend's DSN parse error into an ErrBadDSN error that
+// cannot show the password: backend parsers quote what they were given.
+func (n Node) scrub(err error) error {
+	msg := err.Error()
+	if n.secret != "" {
+		msg = strings.ReplaceAll(msg, n.secret, "xxxxx")
+	}
+	return fmt.Errorf("%w: %s: %s", ErrBadDSN, n.URL, msg)
+}
+
+// bconn is one physical backend connection with its optional interfaces
+// looked up once. Its methods adapt drivers that only have the legacy
+// interfaces the way database/sql's ctxutil.go does.
+type bconn struct {
+	driver.Conn
+	node *node
+
+	execer    driver.ExecerContext
+	queryer   driver.QueryerContext
+	preparer  driver.ConnPrepareContext
+	beginner  driver.ConnBeginTx
+	checker   driver.NamedValueChecker
+	resetter  driver.SessionResetter
+	validator driver.Validator
+	pinger    driver.Pinger
+	// broken is set when the backend reported driver.ErrBadConn.
+	broken bool
+}
+
+func newBconn(c driver.Conn, n *node) *bconn {
+	b := &bconn{Conn: c, node: n}
+	b.execer, _ = c.(driver.ExecerContext)
+	b.queryer, _ = c.(driver.QueryerContext)
+	b.preparer, _ = c.(driver.ConnPrepareContext)
+	b.beginner, _ = c.(driver.ConnBeginTx)
+	b.checker, _ = c.(driver.NamedValueChecker)
+	b.resetter, _ = c.(driver.SessionResetter)
+	b.validator, _ = c.(driver.Validator)
+	b.pinger, _ = c.(driver.Pinger)
+	return b
+}
+
+// note records a backend error that condemns the connection.
+func (b *bconn) note(err error) error {
+	if err != nil && errors.Is(err, driver.ErrBadConn) {
+		b.broken = true
+	}
+	return err
+}
+
+func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if b.execer != nil {
+		r, err := b.execer.ExecContext(ctx, query, args)
+		return r, b.note(err)
+	}
+	if e, ok := b.Conn.(driver.Execer); ok { //nolint:staticcheck // legacy drivers (odbc) have only Execer
+		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Result, error) { return e.Exec(query, v) })
+		return r, b.note(err)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if b.queryer != nil {
+		r, err := b.queryer.QueryContext(ctx, query, args)
+		return r, b.note(err)
+	}
+	if q, ok := b.Conn.(driver.Queryer); ok { //nolint:staticcheck // legacy drivers have only Queryer
+		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Rows, error) { return q.Query(query, v) })
+		return r, b.note(err)
+	}
+	return nil, driver.ErrSkip
+}
+
+func (b *bconn) prepare(ctx context.Context, query string) (driver.Stmt, error) {
+	if b.preparer != nil {
+		s, err := b.preparer.PrepareContext(ctx, query)
+		return s, b.note(err)
+	}
+	s, err := b.Conn.Prepare(query)
+	if err == nil && ctx.Err() != nil {
+		s.Close()
+		return nil, ctx.Err()
+	}
+	return s, b.note(err)
+}
+
+func (b *bconn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if b.beginner != nil {
+		t, err := b.beginner.BeginTx(ctx, opts)
+		return t, b.note(err)
+	}
+	// ctxutil.go: a legacy driver cannot honour options, so refuse them.
+	if opts.Isolation != driver.IsolationLevel(0) {
+		return nil, errors.New("sql: driver does not support non-default isolation level")
+	}
+	if opts.ReadOnly {
+		return nil, errors.New("sql: driver does not support read-only transactions")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := b.Conn.Begin() //nolint:staticcheck // legacy drivers have only Begin
+	return t, b.note(err)
+}
+
+func (b *bconn) ping(ctx context.Context) error {
+	if b.pinger == nil {
+		return nil
+	}
+	return b.note(b.pinger.Ping(ctx))
+}
+
+func (b *bconn) reset(ctx context.Context) error {
+	if b.broken {
+		return driver.ErrBadConn
+	}
+	if b.resetter == nil {
+		return nil
+	}
+	return b.note(b.resetter.ResetSession(ctx))
+}
+
+func (b *bconn) valid() bool {
+	if b.broken {
+		return false
+	}
+	if b.validator != nil {
+		return b.validator.IsValid()
+	}
+	if pc, ok := b.Conn.(*stdlib.Conn); ok {
+		return !pc.Conn().IsClosed()
+	}
+	return true
+}
+
+// namedValuesToValues is database/sql's conversion for legacy drivers,
+// which cannot take named arguments.
+func namedValuesToValues(named []driver.NamedValue) ([]driver.Value, error) {
+	args := make([]driver.Value, len(named))
+	for n, param := range named {
+		if len(param.Name) > 0 {
+			return nil, errors.New("sql: driver does not support the use of Named Parameters")
+		}
+		args[n] = param.Value
+	}
+	return args, nil
+}

@@ -1,0 +1,612 @@
+package aiodb
+
+import "strings"
+
+// This file classifies statements for routing (SPEC §4) and for the nested
+// transaction guards (SPEC §5), using the lexer of placeholder.go: keywords
+// are recognised only in code, so SELECT 'DELETE' and select "update" are
+// reads, and MySQL executable comments (/*! … */) count as code.
+//
+// The classifier is conservative: a statement is a read only when it is
+// provably one. Reads are SELECT, WITH … SELECT, VALUES, TABLE, SHOW,
+// EXPLAIN/DESCRIBE (without ANALYZE, or with ANALYZE of a read), SQLite
+// PRAGMAs from a small allow-list used without a value, and parenthesised
+// selects — unless they lock rows (FOR UPDATE/SHARE/NO KEY UPDATE/KEY SHARE,
+// LOCK IN SHARE MODE), write their result (SELECT … INTO), modify data in a
+// CTE or call a function with side effects (nextval(), pg_advisory_lock(),
+// GET_LOCK(), NEXT VALUE FOR …, see sideEffectFuncs). A function defined by
+// the application is assumed to be read-only. Everything else, including
+// anything unrecognised and every string of more than one statement, is a
+// write.
+//
+// SET TRANSACTION counts as transaction control: it changes the running
+// transaction behind aiodb's back (SET SESSION CHARACTERISTICS does not).
+// implicitCommit follows the MySQL and MariaDB lists of statements that
+// implicitly commit; a statement run through PREPARE/EXECUTE or inside a
+// stored procedure cannot be seen.
+
+// stmtInfo is what the classifier says about a statement.
+type stmtInfo struct {
+	kind           string // what the statement is, for messages: "SELECT", "WITH … DELETE", "SELECT … FOR UPDATE", "multiple statements", …
+	read           bool   // true ONLY when provably read-only; anything unknown is a write
+	why            string // when !read: why it counts as a write
+	txControl      bool   // BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK [TO], ABORT, SAVEPOINT, RELEASE, SET TRANSACTION, PREPARE TRANSACTION, XA
+	implicitCommit bool   // MySQL/MariaDB only: the statement implicitly commits the running transaction
+}
+
+// keyword is a keyword the classifier knows; 0 for any other word.
+type keyword uint8
+
+const (
+	kwNone keyword = iota
+	kwAbort
+	kwAlter
+	kwAnalyse
+	kwAnalyze
+	kwAutocommit
+	kwBegin
+	kwCache
+	kwCall
+	kwChange
+	kwCheck
+	kwCheckpoint
+	kwCluster
+	kwComment
+	kwCommit
+	kwCopy
+	kwCreate
+	kwDeclare
+	kwDefault
+	kwDelete
+	kwDesc
+	kwDescribe
+	kwDo
+	kwDrop
+	kwEnd
+	kwExecute
+	kwExplain
+	kwFlush
+	kwFor
+	kwFormat
+	kwGrant
+	kwIn
+	kwInsert
+	kwInstall
+	kwInto
+	kwKey
+	kwListen
+	kwLoad
+	kwLock
+	kwMerge
+	kwNext
+	kwNo
+	kwNotify
+	kwOptimize
+	kwOr
+	kwPassword
+	kwPragma
+	kwPrepare
+	kwRefresh
+	kwReindex
+	kwRelease
+	kwRename
+	kwRepair
+	kwReplace
+	kwReset
+	kwReturning
+	kwRevoke
+	kwRole
+	kwRollback
+	kwSavepoint
+	kwSelect
+	kwSet
+	kwShare
+	kwShow
+	kwStart
+	kwStop
+	kwTable
+	kwTables
+	kwTemporary
+	kwTo
+	kwTransaction
+	kwTruncate
+	kwUninstall
+	kwUnlisten
+	kwUnlock
+	kwUpdate
+	kwUpsert
+	kwVacuum
+	kwValue
+	kwValues
+	kwWith
+	kwWork
+	kwXA
+	numKeywords
+)
+
+// keywordNames spells each keyword as it appears in kinds.
+var keywordNames = [numKeywords]string{
+	kwAbort: "ABORT", kwAlter: "ALTER", kwAnalyse: "ANALYSE", kwAnalyze: "ANALYZE", kwAutocommit: "AUTOCOMMIT",
+	kwBegin: "BEGIN", kwCache: "CACHE", kwCall: "CALL", kwChange: "CHANGE", kwCheck: "CHECK",
+	kwCheckpoint: "CHECKPOINT", kwCluster: "CLUSTER", kwComment: "COMMENT", kwCommit: "COMMIT", kwCopy: "COPY",
+	kwCreate: "CREATE", kwDeclare: "DECLARE", kwDefault: "DEFAULT", kwDelete: "DELETE", kwDesc: "DESC",
+	kwDescribe: "DESCRIBE", kwDo: "DO", kwDrop: "DROP", kwEnd: "END", kwExecute: "EXECUTE",
+	kwExplain: "EXPLAIN", kwFlush: "FLUSH", kwFor: "FOR", kwFormat: "FORMAT", kwGrant: "GRANT",
+	kwIn: "IN", kwInsert: "INSERT", kwInstall: "INSTALL", kwInto: "INTO", kwKey: "KEY",
+	kwListen: "LISTEN", kwLoad: "LOAD", kwLock: "LOCK", kwMerge: "MERGE", kwNext: "NEXT",
+	kwNo: "NO", kwNotify: "NOTIFY", kwOptimize: "OPTIMIZE", kwOr: "OR", kwPassword: "PASSWORD",
+	kwPragma: "PRAGMA", kwPrepare: "PREPARE", kwRefresh: "REFRESH", kwReindex: "REINDEX",
+	kwRelease: "RELEASE", kwRename: "RENAME", kwRepair: "REPAIR", kwReplace: "REPLACE", kwReset: "RESET",
+	kwReturning: "RETURNING", kwRevoke: "REVOKE", kwRole: "ROLE", kwRollback: "ROLLBACK", kwSavepoint: "SAVEPOINT",
+	kwSelect: "SELECT", kwSet: "SET", kwShare: "SHARE", kwShow: "SHOW", kwStart: "START",
+	kwStop: "STOP", kwTable: "TABLE", kwTables: "TABLES", kwTemporary: "TEMPORARY", kwTo: "TO",
+	kwTransaction: "TRANSACTION", kwTruncate: "TRUNCATE", kwUninstall: "UNINSTALL", kwUnlisten: "UNLISTEN", kwUnlock: "UNLOCK",
+	kwUpdate: "UPDATE", kwUpsert: "UPSERT", kwVacuum: "VACUUM", kwValue: "VALUE", kwValues: "VALUES",
+	kwWith: "WITH", kwWork: "WORK", kwXA: "XA",
+}
+
+var keywords = func() map[string]keyword {
+	m := make(map[string]keyword, numKeywords)
+	for k, s := range keywordNames {
+		if s != "" {
+			m[s] = keyword(k)
+		}
+	}
+	return m
+}()
+
+// lookupKeyword returns the keyword w spells, in any case.
+func lookupKeyword(w string) keyword {
+	var up [16]byte
+	if len(w) > len(up) {
+		return kwNone
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	return keywords[string(up[:len(w)])]
+}
+
+// sig is one significant token of a statement (white space and comments
+// dropped), with its keyword when it is a word.
+type sig struct {
+	kind tokKind
+	kw   keyword
+	text string
+}
+
+// is reports whether s is the punctuation byte c.
+func (s sig) is(c byte) bool { return s.kind == tokPunct && s.text[0] == c }
+
+// classify says what query does, for the syntax of the server that runs it.
+// It never fails: text that cannot be lexed is an unknown statement (a write).
+func classify(query string, syn sqlSyntax) stmtInfo {
+	var buf [64]sig
+	toks := buf[:0]
+	var res stmtInfo
+	n := 0
+	l := lexer{src: query, syn: syn}
+	for {
+		t := l.next()
+		switch t.kind {
+		case tokError:
+			return stmtInfo{kind: "unknown statement", why: "cannot be lexed: " +
+				(&PlaceholderError{Offset: t.start, Msg: l.err}).Error()}
+		case tokSpace, tokComment, tokExecOpen, tokExecClose:
+			continue
+		}
+		end := t.kind == tokEOF || t.kind == tokPunct && query[t.start] == ';'
+		if !end {
+			s := sig{kind: t.kind, text: query[t.start:t.end]}
+			if t.kind == tokWord {
+				s.kw = lookupKeyword(s.text)
+			}
+			toks = append(toks, s)
+			continue
+		}
+		if len(toks) > 0 {
+			info := classifyStmt(toks, syn)
+			if n++; n == 1 {
+				res = info
+			} else {
+				res.txControl = res.txControl || info.txControl
+				res.implicitCommit = res.implicitCommit || info.implicitCommit
+			}
+			toks = toks[:0]
+		}
+		if t.kind == tokEOF {
+			break
+		}
+	}
+	switch n {
+	case 0:
+		return stmtInfo{kind: "empty statement", why: "empty statement"}
+	case 1:
+		return res
+	}
+	res.kind, res.read, res.why = "multiple statements", false, "multiple statements"
+	return res
+}
+
+// readStmt and writeStmt make the stmtInfo of a read or a write.
+func readStmt(kind string) stmtInfo       { return stmtInfo{kind: kind, read: true} }
+func writeStmt(kind, why string) stmtInfo { return stmtInfo{kind: kind, why: why} }
+
+// classifyStmt classifies one statement: t is non-empty and holds no ';'.
+func classifyStmt(t []sig, syn sqlSyntax) stmtInfo {
+	for len(t) > 1 && t[0].is('(') {
+		t = t[1:]
+	}
+	info := statement(t, syn)
+	if syn.dialect == MySQL {
+		info.implicitCommit = implicitCommit(t)
+	}
+	return info
+}
+
+// statement classifies one statement by its first keyword.
+func statement(t []sig, syn sqlSyntax) stmtInfo {
+	kw := t[0].kw
+	name := keywordNames[kw]
+	switch kw {
+	case kwSelect, kwValues, kwTable:
+		return query(t, name, syn)
+	case kwWith:
+		return with(t, syn)
+	case kwShow:
+		return readStmt(name)
+	case kwExplain, kwDescribe, kwDesc:
+		return explain(t, syn)
+	case kwPragma:
+		if syn.dialect == SQLite {
+			return pragma(t)
+		}
+	case kwInsert, kwUpdate, kwDelete, kwMerge, kwReplace, kwUpsert:
+		return dml(t, name)
+	case kwBegin, kwCommit, kwEnd, kwRollback, kwAbort, kwSavepoint, kwRelease, kwXA:
+		return txStmt(phrase(t))
+	case kwStart:
+		if len(t) > 1 && t[1].kw == kwTransaction {
+			return txStmt(phrase(t))
+		}
+		return writeStmt(phrase(t), "administration statement")
+	case kwPrepare:
+		if len(t) > 1 && t[1].kw == kwTransaction {
+			return txStmt(phrase(t))
+		}
+		return writeStmt(name, "prepared statement")
+	case kwSet:
+		if len(t) > 1 && t[1].kw == kwTransaction {
+			return txStmt(phrase(t))
+		}
+		return writeStmt(name, "SET statement (session state)")
+	case kwCreate, kwAlter, kwDrop, kwTruncate, kwRename, kwComment:
+		return writeStmt(phrase(t), "DDL")
+	case kwGrant, kwRevoke:
+		return writeStmt(name, "privilege change")
+	case kwCall, kwDo:
+		return writeStmt(name, "procedure call")
+	case kwExecute:
+		return writeStmt(name, "prepared statement")
+	case kwCopy:
+		return writeStmt(name, "COPY statement")
+	case kwLock, kwUnlock:
+		return writeStmt(phrase(t), "explicit lock")
+	case kwListen, kwNotify, kwUnlisten:
+		return writeStmt(name, "LISTEN/NOTIFY")
+	case kwAnalyze, kwAnalyse:
+		if syn.dialect == MySQL && analyzesStatement(t) {
+			return explain(t, syn)
+		}
+		return writeStmt(name, "maintenance statement")
+	case kwVacuum, kwReindex, kwCluster, kwRefresh, kwCheckpoint, kwOptimize, kwRepair, kwCheck,
+		kwFlush, kwReset, kwCache, kwInstall, kwUninstall, kwChange, kwLoad, kwStop:
+		return writeStmt(name, "maintenance statement")
+	}
+	return writeStmt("unknown statement", "unrecognised statement")
+}
+
+// phrase names a statement by its leading keywords ("CREATE TEMPORARY
+// TABLE", "START TRANSACTION", "ROLLBACK TO SAVEPOINT").
+func phrase(t []sig) string {
+	s := keywordNames[t[0].kw]
+	for i := 1; i < len(t) && i < 4 && t[i].kw != kwNone; i++ {
+		s += " " + keywordNames[t[i].kw]
+	}
+	return s
+}
+
+// txStmt is a transaction control statement.
+func txStmt(kind string) stmtInfo {
+	return stmtInfo{kind: kind, why: "transaction control statement", txControl: true}
+}
+
+// startsStatement reports whether kw can start the statement EXPLAIN explains.
+func startsStatement(kw keyword) bool {
+	switch kw {
+	case kwSelect, kwInsert, kwUpdate, kwDelete, kwMerge, kwWith, kwValues, kwTable, kwReplace,
+		kwCreate, kwExecute, kwDeclare:
+		return true
+	}
+	return false
+}
+
+// analyzesStatement reports whether a MySQL ANALYZE is MariaDB's ANALYZE
+// [FORMAT=…] <statement>, which runs the statement, rather than ANALYZE TABLE.
+func analyzesStatement(t []sig) bool {
+	return len(t) > 1 && (t[1].kw == kwFormat || t[1].kw != kwTable && startsStatement(t[1].kw))
+}
+
+// dml is an INSERT, UPDATE, DELETE, MERGE, REPLACE or UPSERT statement.
+func dml(t []sig, kind string) stmtInfo {
+	for _, s := range t {
+		if s.kw == kwReturning {
+			return writeStmt(kind+" … RETURNING", "RETURNING clause")
+		}
+	}
+	return writeStmt(kind, "data-modifying statement")
+}
+
+// with is a WITH statement: its main statement is the first SELECT, INSERT,
+// UPDATE, DELETE, MERGE, VALUES or TABLE outside parentheses.
+func with(t []sig, syn sqlSyntax) stmtInfo {
+	depth := 0
+	for i := 1; i < len(t); i++ {
+		switch s := t[i]; {
+		case s.is('('):
+			depth++
+		case s.is(')'):
+			depth--
+		case depth != 0:
+		case s.kw == kwInsert, s.kw == kwUpdate, s.kw == kwDelete, s.kw == kwMerge:
+			return dml(t[i:], "WITH … "+keywordNames[s.kw])
+		case s.kw == kwSelect, s.kw == kwValues, s.kw == kwTable:
+			return query(t, "WITH … "+keywordNames[s.kw], syn)
+		}
+	}
+	return writeStmt("WITH", "unrecognised statement")
+}
+
+// query is a SELECT, VALUES or TABLE statement (t may start with WITH): a
+// read unless it locks rows, writes its result, modifies data or calls a
+// function with side effects.
+func query(t []sig, kind string, syn sqlSyntax) stmtInfo {
+	for i, s := range t {
+		switch s.kw {
+		case kwFor:
+			if lock := lockClause(t[i+1:]); lock != "" {
+				return writeStmt(kind+" … "+lock, lock+" lock")
+			}
+		case kwLock:
+			if i+1 < len(t) && t[i+1].kw == kwIn {
+				return writeStmt(kind+" … LOCK IN SHARE MODE", "LOCK IN SHARE MODE lock")
+			}
+		case kwInto:
+			return writeStmt(kind+" … INTO", "SELECT … INTO")
+		case kwInsert, kwUpdate, kwDelete, kwMerge:
+			if !isCall(t, i) && (i == 0 || !t[i-1].is('.')) {
+				if t[0].kw == kwWith {
+					return writeStmt(kind, "data-modifying CTE")
+				}
+				return writeStmt(kind, "data-modifying statement")
+			}
+		case kwNext:
+			if i+2 < len(t) && t[i+1].kw == kwValue && t[i+2].kw == kwFor {
+				return writeStmt(kind, "NEXT VALUE FOR (sequence increment)")
+			}
+		}
+		if (s.kind == tokWord || s.kind == tokIdent) && isCall(t, i) {
+			if name := funcName(s); hasSideEffects(name, syn.dialect) {
+				return writeStmt(kind, name+"() call")
+			}
+		}
+	}
+	return readStmt(kind)
+}
+
+// lockClause returns the row-locking clause that t (what follows FOR)
+// starts: "FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE".
+func lockClause(t []sig) string {
+	switch {
+	case len(t) > 0 && t[0].kw == kwUpdate:
+		return "FOR UPDATE"
+	case len(t) > 0 && t[0].kw == kwShare:
+		return "FOR SHARE"
+	case len(t) > 2 && t[0].kw == kwNo && t[1].kw == kwKey && t[2].kw == kwUpdate:
+		return "FOR NO KEY UPDATE"
+	case len(t) > 1 && t[0].kw == kwKey && t[1].kw == kwShare:
+		return "FOR KEY SHARE"
+	}
+	return ""
+}
+
+// isCall reports whether t[i] is followed by an opening parenthesis.
+func isCall(t []sig, i int) bool { return i+1 < len(t) && t[i+1].is('(') }
+
+// funcName returns the lower-case name of a function: a word, or a quoted
+// identifier without its quotes.
+func funcName(s sig) string {
+	if s.kind == tokIdent {
+		return s.text[1 : len(s.text)-1]
+	}
+	return strings.ToLower(s.text)
+}
+
+// sideEffectFuncs are functions that write, lock, assign a transaction id or
+// act on the server, by dialect; sideEffectPrefixes are families of them.
+var (
+	pgSideEffectFuncs = map[string]bool{
+		"nextval": true, "setval": true, "pg_notify": true, "set_config": true,
+		"txid_current": true, "pg_current_xact_id": true, "dblink": true,
+		"pg_terminate_backend": true, "pg_cancel_backend": true, "pg_reload_conf": true,
+		"pg_rotate_logfile": true, "pg_switch_wal": true, "pg_promote": true,
+		"pg_backup_start": true, "pg_backup_stop": true, "pg_start_backup": true, "pg_stop_backup": true,
+		"pg_wal_replay_pause": true, "pg_wal_replay_resume": true, "pg_logical_emit_message": true,
+		"pg_import_system_collations": true, "pg_log_backend_memory_contexts": true,
+		"pg_replication_slot_advance": true,
+	}
+	pgSideEffectPrefixes = []string{
+		"pg_advisory_", "pg_try_advisory_", "lo_", "dblink_", "pg_create_", "pg_drop_",
+		"pg_copy_", "pg_replication_origin_", "pg_stat_reset", "pg_file_", "pg_logical_slot_",
+	}
+	mysqlSideEffectFuncs = map[string]bool{
+		"get_lock": true, "release_lock": true, "release_all_locks": true,
+		"nextval": true, "setval": true, "lastval": true,
+	}
+	sqliteSideEffectFuncs = map[string]bool{"load_extension": true}
+)
+
+// hasSideEffects reports whether calling the function name (lower case) in
+// a statement of dialect d is a write. ODBC checks every list.
+func hasSideEffects(name string, d Dialect) bool {
+	if d == PostgreSQL || d == ODBC {
+		if pgSideEffectFuncs[name] {
+			return true
+		}
+		for _, p := range pgSideEffectPrefixes {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	return (d == MySQL || d == ODBC) && mysqlSideEffectFuncs[name] ||
+		(d == SQLite || d == ODBC) && sqliteSideEffectFuncs[name]
+}
+
+// explain is EXPLAIN/DESCRIBE/DESC (or MariaDB ANALYZE <statement>): a read,
+// unless ANALYZE makes it run a statement that is not.
+func explain(t []sig, syn sqlSyntax) stmtInfo {
+	name := keywordNames[t[0].kw]
+	prefix := name + " ANALYZE "
+	analyze := t[0].kw == kwAnalyze || t[0].kw == kwAnalyse
+	if analyze {
+		prefix = name + " "
+	}
+	depth := 0
+	for i := 1; i < len(t); i++ {
+		switch s := t[i]; {
+		case s.is('('):
+			depth++
+		case s.is(')'):
+			depth--
+		case s.kw == kwAnalyze || s.kw == kwAnalyse:
+			analyze = true
+		case depth == 0 && startsStatement(s.kw):
+			if !analyze {
+				return readStmt(name)
+			}
+			inner := statement(t[i:], syn)
+			inner.kind = prefix + inner.kind
+			if !inner.read {
+				inner.why = "ANALYZE runs the statement: " + inner.why
+			}
+			inner.txControl, inner.implicitCommit = false, false
+			return inner
+		}
+	}
+	if analyze {
+		return writeStmt(name+" ANALYZE", "unrecognised statement")
+	}
+	return readStmt(name) // EXPLAIN table, DESCRIBE table, EXPLAIN FOR CONNECTION …
+}
+
+// SQLite pragmas that only read: pragmaQuery ones only without an argument,
+// pragmaArg ones also with an argument (a table, an index or a limit).
+const (
+	pragmaQuery = 1 + iota
+	pragmaArg
+)
+
+var readPragmas = map[string]uint8{
+	"application_id": pragmaQuery, "auto_vacuum": pragmaQuery, "busy_timeout": pragmaQuery,
+	"cache_size": pragmaQuery, "collation_list": pragmaQuery, "compile_options": pragmaQuery,
+	"data_version": pragmaQuery, "database_list": pragmaQuery, "encoding": pragmaQuery,
+	"foreign_keys": pragmaQuery, "freelist_count": pragmaQuery, "function_list": pragmaQuery,
+	"journal_mode": pragmaQuery, "max_page_count": pragmaQuery, "module_list": pragmaQuery,
+	"page_count": pragmaQuery, "page_size": pragmaQuery, "pragma_list": pragmaQuery,
+	"query_only": pragmaQuery, "schema_version": pragmaQuery, "synchronous": pragmaQuery,
+	"temp_store": pragmaQuery, "user_version": pragmaQuery,
+	"table_info": pragmaArg, "table_xinfo": pragmaArg, "table_list": pragmaArg,
+	"index_info": pragmaArg, "index_xinfo": pragmaArg, "index_list": pragmaArg,
+	"foreign_key_list": pragmaArg, "foreign_key_check": pragmaArg,
+	"integrity_check": pragmaArg, "quick_check": pragmaArg,
+}
+
+// pragma is a SQLite PRAGMA [schema.]name [= value | (arg)].
+func pragma(t []sig) stmtInfo {
+	i := 1
+	if len(t) > 3 && t[2].is('.') {
+		i = 3
+	}
+	if i < len(t) && t[i].kind == tokWord {
+		rest := t[i+1:]
+		switch readPragmas[strings.ToLower(t[i].text)] {
+		case pragmaArg:
+			if len(rest) == 0 || rest[0].is('(') {
+				return readStmt("PRAGMA")
+			}
+		case pragmaQuery:
+			if len(rest) == 0 {
+				return readStmt("PRAGMA")
+			}
+		}
+	}
+	return writeStmt("PRAGMA", "PRAGMA that may change state")
+}
+
+// implicitCommit reports whether a MySQL/MariaDB statement implicitly
+// commits the running transaction (MySQL "Statements That Cause an Implicit
+// Commit", MariaDB "SQL statements that cause an implicit commit"). CREATE
+// and DROP of a TEMPORARY TABLE do not; LOAD DATA and UNLOCK TABLES are
+// counted although they commit only in some cases.
+func implicitCommit(t []sig) bool {
+	at := func(i int, kw keyword) bool { return i < len(t) && t[i].kw == kw }
+	switch t[0].kw {
+	case kwCreate:
+		i := 1
+		if at(i, kwOr) && at(i+1, kwReplace) {
+			i += 2
+		}
+		return !(at(i, kwTemporary) && at(i+1, kwTable))
+	case kwDrop:
+		return !(at(1, kwTemporary) && at(2, kwTable))
+	case kwAlter, kwRename, kwTruncate, kwGrant, kwRevoke, kwLock, kwUnlock, kwBegin, kwStart,
+		kwOptimize, kwRepair, kwCheck, kwFlush, kwReset, kwCache, kwInstall, kwUninstall, kwChange,
+		kwLoad, kwStop:
+		return true
+	case kwAnalyze:
+		return !analyzesStatement(t)
+	case kwSet:
+		return setCommits(t)
+	}
+	return false
+}
+
+// setCommits reports whether a MySQL SET statement implicitly commits: SET
+// autocommit to anything but 0/OFF/FALSE, SET PASSWORD, SET DEFAULT ROLE.
+func setCommits(t []sig) bool {
+	if len(t) > 1 && (t[1].kw == kwPassword || t[1].kw == kwDefault && len(t) > 2 && t[2].kw == kwRole) {
+		return true
+	}
+	for i := 1; i < len(t); i++ {
+		if t[i].kw != kwAutocommit {
+			continue
+		}
+		j := i + 1
+		for j < len(t) && (t[j].is('=') || t[j].is(':')) {
+			j++
+		}
+		if j < len(t) && t[j].kind == tokWord {
+			switch strings.ToUpper(t[j].text) {
+			case "0", "OFF", "FALSE":
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}

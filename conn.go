@@ -1,0 +1,190 @@
+package aiodb
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+)
+
+// conn is one aiodb connection: a primary backend connection, the replica
+// connections opened for it so far, and the transaction stack. database/sql
+// serialises calls on one driver.Conn, so conn needs no lock of its own.
+type conn struct {
+	c       *connector
+	primary *bconn
+	// ro holds this connection's read-only sessions, keyed by node: replica
+	// connections, and the read-only session on the primary used when no
+	// replica is configured or usable. Opened lazily by the router.
+	ro map[*node]*bconn
+	tx *txStack
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+)
+
+// Unwrap returns the primary backend connection, for sql.Conn.Raw users that
+// need a driver extension (pgx's *stdlib.Conn, modernc's backup API, …):
+//
+//	conn.Raw(func(dc any) error {
+//		pc := dc.(interface{ Unwrap() driver.Conn }).Unwrap().(*stdlib.Conn)
+//		…
+//	})
+//
+// Statements sent on it bypass aiodb's rewriting, routing and savepoint stack.
+func (c *conn) Unwrap() driver.Conn { return c.primary.Conn }
+
+// ExecContext routes, guards and rewrites the statement, then runs it on the
+// backend. driver.ErrSkip from the backend is returned as is.
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	b, err := c.route(ctx, query, opExec)
+	if err != nil {
+		return nil, err
+	}
+	q, nargs, err := c.c.rewrite(query, args)
+	if err != nil {
+		return nil, err
+	}
+	r, err := b.exec(ctx, q, nargs)
+	return r, c.c.router.done(b, err)
+}
+
+// QueryContext routes, guards and rewrites the statement, then runs it on
+// the backend. A read on a replica that fails before any row arrives is
+// retried once on another node.
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	b, err := c.route(ctx, query, opQuery)
+	if err != nil {
+		return nil, err
+	}
+	q, nargs, err := c.c.rewrite(query, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := b.query(ctx, q, nargs)
+	if err != nil {
+		if nb, ok := c.retry(ctx, b, err); ok {
+			b = nb
+			rows, err = b.query(ctx, q, nargs)
+		}
+	}
+	if err != nil {
+		return nil, c.c.router.done(b, err)
+	}
+	c.c.router.done(b, nil)
+	return c.c.router.wrapRows(c, b, rows), nil
+}
+
+// PrepareContext prepares the rewritten statement on the node the statement
+// would run on; database/sql also lands here after a backend's ErrSkip.
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	b, err := c.route(ctx, query, opPrepare)
+	if err != nil {
+		return nil, err
+	}
+	rw, err := c.c.cache.get(query)
+	native := query
+	if err == nil {
+		native = rw.query
+	} else {
+		// Not a valid placeholder query: prepare it verbatim and let the
+		// backend judge it, as it would without aiodb.
+		rw = nil
+	}
+	si, err := b.prepare(ctx, native)
+	if err != nil {
+		return nil, c.c.router.done(b, err)
+	}
+	return &stmt{c: c, b: b, si: si, rw: rw, readOnly: isReadOnly(ctx)}, nil
+}
+
+// Prepare is PrepareContext without a context.
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// Begin starts a transaction; database/sql uses BeginTx.
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// Ping checks the primary connection. Replica connections are checked by the
+// router's background health checks.
+func (c *conn) Ping(ctx context.Context) error { return c.primary.ping(ctx) }
+
+// CheckNamedValue forwards to the backend connection's checker; without one
+// it returns driver.ErrSkip so that database/sql's default converter runs,
+// exactly as on the raw driver.
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if c.primary.checker != nil {
+		return c.primary.checker.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+// ResetSession resets every backend connection. A connection that still has
+// a transaction open is reported bad, so the pool discards it; a replica
+// connection that fails to reset is closed and reopened on demand.
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.tx != nil {
+		return driver.ErrBadConn
+	}
+	if err := c.primary.reset(ctx); err != nil {
+		return err
+	}
+	for n, b := range c.ro {
+		if b.reset(ctx) != nil {
+			c.dropRO(n)
+		}
+	}
+	return nil
+}
+
+// IsValid reports whether the connection may go back to the pool: no
+// transaction left open and a primary connection the backend vouches for.
+func (c *conn) IsValid() bool {
+	for n, b := range c.ro {
+		if !b.valid() {
+			c.dropRO(n)
+		}
+	}
+	return c.tx == nil && c.primary.valid()
+}
+
+// Close closes every backend connection.
+func (c *conn) Close() error {
+	var errs []error
+	for n := range c.ro {
+		errs = append(errs, c.dropRO(n))
+	}
+	return errors.Join(append(errs, c.primary.Close())...)
+}
+
+// dropRO closes and forgets one read-only connection.
+func (c *conn) dropRO(n *node) error {
+	b := c.ro[n]
+	delete(c.ro, n)
+	return b.Close()
+}
+
+// rewrite maps a query and its arguments to the backend's native form. A
+// query without arguments is returned verbatim.
+func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
+	if len(args) == 0 {
+		return query, args, nil
+	}
+	rw, err := c.cache.get(query)
+	if err != nil {
+		return "", nil, err
+	}
+	nargs, err := rw.args(args)
+	return rw.query, nargs, err
+}

@@ -1,0 +1,206 @@
+// Package aiodb is a database/sql driver that puts PostgreSQL (pgx),
+// MySQL/MariaDB (go-sql-driver/mysql), SQLite (modernc.org/sqlite) and ODBC
+// (alexbrainman/odbc, build tag odbc) behind one name, "aiodb", and adds what
+// those drivers lack: a multi-URL DSN with read replicas, placeholder
+// rewriting ($1, ? and %s on every backend), per-statement replica routing
+// with read-only enforcement, and nested transactions on SAVEPOINTs. On top
+// of it sit helpers in the spirit of the Python library aio-databases.
+//
+//	db, err := sql.Open("aiodb", "postgres://app:secret@primary/shop postgres://app:secret@replica/shop")
+//
+// # Driver contract
+//
+// The driver implements [driver.DriverContext]; the DSN is parsed once per
+// *sql.DB (see [ParseDSN] for its grammar). Its connector implements
+// [io.Closer], so sql.DB.Close stops background health checks.
+//
+// Every connection implements [driver.ExecerContext], [driver.QueryerContext],
+// [driver.ConnPrepareContext], [driver.ConnBeginTx], [driver.Pinger],
+// [driver.NamedValueChecker], [driver.SessionResetter] and [driver.Validator].
+// Each forwards to the backend connection when it has the interface and
+// otherwise behaves exactly as database/sql would without it: Exec and Query
+// return [driver.ErrSkip] (unwrapped) so database/sql prepares instead,
+// CheckNamedValue returns driver.ErrSkip so the default converter runs, legacy
+// Begin/Exec/Query are adapted as database/sql's own ctxutil does, Ping of a
+// backend without Pinger succeeds. IsValid and ResetSession also report a
+// connection whose transaction state aiodb cannot vouch for. Rows and
+// results are the backend's own values, so ColumnTypes, NextResultSet and
+// driver extensions such as mysql.Result behave as on the raw driver; only
+// rows read on a replica are wrapped, to report server-side read-only
+// refusals as [ErrReadOnly]. A connection returned by sql.Conn.Raw implements
+// Unwrap() driver.Conn, which returns the primary backend connection.
+//
+// Errors wrap one of the sentinels in errors.go and keep backend errors
+// reachable with errors.As. aiodb never returns driver.ErrBadConn where
+// database/sql could deadlock or retry unsafely.
+package aiodb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// DriverName is the name under which the driver registers itself.
+const DriverName = "aiodb"
+
+func init() {
+	sql.Register(DriverName, Driver{})
+}
+
+// Driver is the aiodb driver. Its zero value is ready to use; database/sql
+// has it registered as "aiodb".
+type Driver struct{}
+
+var (
+	_ driver.Driver        = Driver{}
+	_ driver.DriverContext = Driver{}
+)
+
+// Open opens one connection; database/sql uses OpenConnector instead.
+func (d Driver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer c.(*connector).Close()
+	return c.Connect(context.Background())
+}
+
+// OpenConnector parses dsn once and returns a connector for it.
+func (Driver) OpenConnector(dsn string) (driver.Connector, error) { return NewConnector(dsn) }
+
+// NewConnector parses dsn and returns a connector for sql.OpenDB. Errors
+// wrap ErrBadDSN.
+func NewConnector(dsn string) (driver.Connector, error) {
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return newConnector(cfg)
+}
+
+// ApplyPool applies the DSN's pool options (aiodb_maxsize, aiodb_minsize) to
+// db; Open does this itself, and so should code that calls sql.Open.
+func (c *Config) ApplyPool(db *sql.DB) {
+	if c.Options.MaxOpen > 0 {
+		db.SetMaxOpenConns(c.Options.MaxOpen)
+	}
+	if c.Options.MinIdle >= 0 {
+		db.SetMaxIdleConns(c.Options.MinIdle)
+	}
+}
+
+// node is one server of a connector: the primary or a replica.
+type node struct {
+	Node
+	primary bool
+	backend driver.Connector
+	health  nodeHealth
+}
+
+// connector is the parsed DSN and the state every connection of one *sql.DB
+// shares: backend connectors, the rewrite cache, replica health.
+type connector struct {
+	cfg      *Config
+	prof     profile
+	primary  *node
+	replicas []*node
+	cache    *rewriteCache
+	router   *router
+
+	// memKeeper holds the shared in-memory SQLite database open while the
+	// *sql.DB lives, even when the pool has no idle connection.
+	memMu     sync.Mutex
+	memKeeper driver.Conn
+}
+
+var memDBCounter atomic.Uint64
+
+func newConnector(cfg *Config) (*connector, error) {
+	c := &connector{cfg: cfg, prof: profileFor(cfg)}
+	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
+	mk := func(n Node, primary bool) (*node, error) {
+		bc, err := backendConnector(cfg.Dialect, n, memDB)
+		if err != nil {
+			return nil, err
+		}
+		return &node{Node: n, primary: primary, backend: bc}, nil
+	}
+	var err error
+	if c.primary, err = mk(cfg.Primary, true); err != nil {
+		return nil, err
+	}
+	for _, r := range cfg.Replicas {
+		n, err := mk(r, false)
+		if err != nil {
+			return nil, err
+		}
+		c.replicas = append(c.replicas, n)
+	}
+	c.cache = newRewriteCache(c.prof.syntax, c.prof.bind, 1024)
+	c.router = newRouter(c)
+	return c, nil
+}
+
+// Connect opens a connection to the primary. Replica connections are opened
+// lazily, by the first statement routed to a replica.
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := c.keepMemDB(ctx); err != nil {
+		return nil, err
+	}
+	raw, err := c.primary.backend.Connect(ctx)
+	if err != nil {
+		return nil, c.primary.connectError(err)
+	}
+	return &conn{c: c, primary: newBconn(raw, c.primary)}, nil
+}
+
+// keepMemDB opens the keeper connection of an in-memory SQLite database.
+func (c *connector) keepMemDB(ctx context.Context) error {
+	if c.cfg.Dialect != SQLite || (c.cfg.Primary.backend != "" && c.cfg.Primary.backend[0] != '?') {
+		return nil
+	}
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	if c.memKeeper != nil {
+		return nil
+	}
+	k, err := c.primary.backend.Connect(ctx)
+	if err != nil {
+		return c.primary.connectError(err)
+	}
+	c.memKeeper = k
+	return nil
+}
+
+// connectError wraps a failed dial with the node's redacted URL. It is never
+// driver.ErrBadConn, which Connect must not return.
+func (n *node) connectError(err error) error {
+	if errors.Is(err, driver.ErrBadConn) {
+		return fmt.Errorf("aiodb: connect %s: %v", n.URL, err)
+	}
+	return fmt.Errorf("aiodb: connect %s: %w", n.URL, err)
+}
+
+// Driver returns the aiodb driver.
+func (c *connector) Driver() driver.Driver { return Driver{} }
+
+// Close stops background checks and drops the in-memory SQLite database;
+// sql.DB.Close calls it.
+func (c *connector) Close() error {
+	c.router.close()
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	if c.memKeeper != nil {
+		err := c.memKeeper.Close()
+		c.memKeeper = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package aiodb
+
+import (
+	"database/sql/driver"
+	"io"
+	"reflect"
+)
+
+// roRows are rows read on a read-only session. Next reports a server-side
+// read-only refusal (raised while rows stream, e.g. by nextval() on a
+// PostgreSQL standby) as ErrReadOnly. Every optional Rows interface is
+// forwarded; where the backend rows lack one, the method answers exactly
+// what database/sql assumes for a driver without it, so ColumnTypes and
+// NextResultSet behave as on the raw driver.
+type roRows struct {
+	driver.Rows
+	r *router
+	b *bconn
+}
+
+var (
+	_ driver.RowsNextResultSet              = (*roRows)(nil)
+	_ driver.RowsColumnTypeScanType         = (*roRows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*roRows)(nil)
+	_ driver.RowsColumnTypeLength           = (*roRows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*roRows)(nil)
+	_ driver.RowsColumnTypePrecisionScale   = (*roRows)(nil)
+)
+
+// Next reads the next row.
+func (r *roRows) Next(dest []driver.Value) error {
+	err := r.Rows.Next(dest)
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return r.r.done(r.b, err)
+}
+
+// HasNextResultSet forwards to the backend rows; false without the interface.
+func (r *roRows) HasNextResultSet() bool {
+	n, ok := r.Rows.(driver.RowsNextResultSet)
+	return ok && n.HasNextResultSet()
+}
+
+// NextResultSet forwards to the backend rows; io.EOF without the interface.
+func (r *roRows) NextResultSet() error {
+	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
+		return n.NextResultSet()
+	}
+	return io.EOF
+}
+
+var anyType = reflect.TypeFor[any]()
+
+// ColumnTypeScanType forwards; database/sql's default is the type of any.
+func (r *roRows) ColumnTypeScanType(i int) reflect.Type {
+	if t, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return t.ColumnTypeScanType(i)
+	}
+	return anyType
+}
+
+// ColumnTypeDatabaseTypeName forwards; "" without the interface.
+func (r *roRows) ColumnTypeDatabaseTypeName(i int) string {
+	if t, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return t.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+// ColumnTypeLength forwards; not ok without the interface.
+func (r *roRows) ColumnTypeLength(i int) (int64, bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
+		return t.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+// ColumnTypeNullable forwards; not ok without the interface.
+func (r *roRows) ColumnTypeNullable(i int) (bool, bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
+		return t.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+// ColumnTypePrecisionScale forwards; not ok without the interface.
+func (r *roRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
+		return t.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
+}

@@ -1,0 +1,126 @@
+package aiodb
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+)
+
+// stmt is a statement prepared on one backend connection (the node its
+// query was routed to). Arguments are mapped through the statement's rewrite.
+type stmt struct {
+	c        *conn
+	b        *bconn
+	si       driver.Stmt
+	rw       *rewrite // nil when the query was prepared verbatim
+	readOnly bool     // prepared in a replica context: Exec is refused
+}
+
+var (
+	_ driver.Stmt              = (*stmt)(nil)
+	_ driver.StmtExecContext   = (*stmt)(nil)
+	_ driver.StmtQueryContext  = (*stmt)(nil)
+	_ driver.NamedValueChecker = (*stmt)(nil)
+)
+
+// Close closes the backend statement.
+func (s *stmt) Close() error { return s.si.Close() }
+
+// NumInput is the number of arguments the caller's query takes, which
+// differs from the backend statement's when $N placeholders are reused or
+// reordered for a ? backend.
+func (s *stmt) NumInput() int {
+	if s.rw == nil {
+		return s.si.NumInput()
+	}
+	return s.rw.numInput
+}
+
+// CheckNamedValue asks the backend statement's checker, then the backend
+// connection's; database/sql would consult only the first it finds on the
+// wrapper, so the wrapper must fall back itself.
+func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if ck, ok := s.si.(driver.NamedValueChecker); ok {
+		return ck.CheckNamedValue(nv)
+	}
+	if s.b.checker != nil {
+		return s.b.checker.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+func (s *stmt) args(args []driver.NamedValue) ([]driver.NamedValue, error) {
+	if s.rw == nil {
+		return args, nil
+	}
+	return s.rw.args(args)
+}
+
+// ExecContext runs the statement; in a replica context it is refused.
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("%w: Exec of a statement prepared in a replica context", ErrReadOnly)
+	}
+	nargs, err := s.args(args)
+	if err != nil {
+		return nil, err
+	}
+	var r driver.Result
+	if se, ok := s.si.(driver.StmtExecContext); ok {
+		r, err = se.ExecContext(ctx, nargs)
+	} else {
+		r, err = legacy(ctx, nargs, s.si.Exec) //nolint:staticcheck // legacy drivers
+	}
+	return r, s.c.c.router.done(s.b, s.b.note(err))
+}
+
+// QueryContext runs the statement and returns the backend's rows.
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	nargs, err := s.args(args)
+	if err != nil {
+		return nil, err
+	}
+	var rows driver.Rows
+	if sq, ok := s.si.(driver.StmtQueryContext); ok {
+		rows, err = sq.QueryContext(ctx, nargs)
+	} else {
+		rows, err = legacy(ctx, nargs, s.si.Query) //nolint:staticcheck // legacy drivers
+	}
+	if err != nil {
+		return nil, s.c.c.router.done(s.b, s.b.note(err))
+	}
+	return s.c.c.router.wrapRows(s.c, s.b, rows), nil
+}
+
+// legacy runs a legacy Stmt method the way database/sql's ctxutil does.
+func legacy[T any](ctx context.Context, args []driver.NamedValue, call func([]driver.Value) (T, error)) (T, error) {
+	var zero T
+	vals, err := namedValuesToValues(args)
+	if err != nil {
+		return zero, err
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	return call(vals)
+}
+
+// Exec is never called by database/sql (ExecContext exists); it is there
+// because driver.Stmt requires it.
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.ExecContext(context.Background(), valuesToNamed(args))
+}
+
+// Query is never called by database/sql (QueryContext exists); it is there
+// because driver.Stmt requires it.
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.QueryContext(context.Background(), valuesToNamed(args))
+}
+
+func valuesToNamed(args []driver.Value) []driver.NamedValue {
+	nv := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return nv
+}
