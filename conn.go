@@ -53,8 +53,11 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if err != nil {
 		return nil, err
 	}
+	start := c.c.since()
 	r, err := b.exec(ctx, q, nargs)
-	return r, c.c.router.done(b, err)
+	err = c.c.router.done(b, err)
+	c.c.logStmt(ctx, "exec", query, args, b, start, err)
+	return r, err
 }
 
 // QueryContext routes, guards and rewrites the statement, then runs it on
@@ -69,6 +72,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err != nil {
 		return nil, err
 	}
+	start := c.c.since()
 	rows, err := b.query(ctx, q, nargs)
 	if err != nil {
 		if nb, ok := c.retry(ctx, b, err); ok {
@@ -76,10 +80,11 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 			rows, err = b.query(ctx, q, nargs)
 		}
 	}
+	err = c.c.router.done(b, err)
+	c.c.logStmt(ctx, "query", query, args, b, start, err)
 	if err != nil {
-		return nil, c.c.router.done(b, err)
+		return nil, err
 	}
-	c.c.router.done(b, nil)
 	return c.c.router.wrapRows(c, b, rows), nil
 }
 

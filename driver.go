@@ -41,6 +41,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,8 @@ type connector struct {
 	replicas []*node
 	cache    *rewriteCache
 	router   *router
+	log      *slog.Logger // nil: no logging (log.go)
+	logArgs  bool         // log argument values too
 
 	// memKeeper holds the shared in-memory SQLite database open while the
 	// *sql.DB lives, even when the pool has no idle connection.

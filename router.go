@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -204,7 +203,6 @@ type router struct {
 	c     *connector
 	nodes []*node // replicas
 	rr    atomic.Uint32
-	log   *slog.Logger
 
 	ctx  context.Context // cancelled by close
 	stop context.CancelFunc
@@ -446,14 +444,14 @@ func lagValue(v driver.Value) (time.Duration, bool, error) {
 }
 
 func (r *router) debug(msg string, args ...any) {
-	if r.log != nil {
-		r.log.Debug("aiodb: "+msg, args...)
+	if r.c.log != nil {
+		r.c.log.Debug("aiodb: "+msg, args...)
 	}
 }
 
 func (r *router) warn(msg string, args ...any) {
-	if r.log != nil {
-		r.log.Warn("aiodb: "+msg, args...)
+	if r.c.log != nil {
+		r.c.log.Warn("aiodb: "+msg, args...)
 	}
 }
 
