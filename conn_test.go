@@ -249,3 +249,15 @@ func sqliteMemory(t *testing.T) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+func TestApplyPool(t *testing.T) {
+	cfg, err := ParseDSN("sqlite:///:memory:?aiodb_maxsize=7&aiodb_minsize=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqliteMemory(t)
+	cfg.ApplyPool(db)
+	if got := db.Stats().MaxOpenConnections; got != 7 {
+		t.Errorf("MaxOpenConnections %d, want 7", got)
+	}
+}
