@@ -1,6 +1,9 @@
 package aiodb
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // This file classifies statements for routing (SPEC §4) and for the nested
 // transaction guards (SPEC §5), using the lexer of placeholder.go: keywords
@@ -194,8 +197,7 @@ func classify(query string, syn sqlSyntax) stmtInfo {
 		t := l.next()
 		switch t.kind {
 		case tokError:
-			return stmtInfo{kind: "unknown statement", why: "cannot be lexed: " +
-				(&PlaceholderError{Offset: t.start, Msg: l.err}).Error()}
+			return stmtInfo{kind: "unknown statement", why: "cannot be lexed: " + l.err + " at byte " + strconv.Itoa(t.start)}
 		case tokSpace, tokComment, tokExecOpen, tokExecClose:
 			continue
 		}

@@ -135,7 +135,7 @@ var classifyCases = []classifyCase{
 	{syn: synPG, query: "FROBNICATE t", kind: "unknown statement", why: "unrecognised statement"},
 	{syn: synPG, query: "", kind: "empty statement", why: "empty"},
 	{syn: synPG, query: " -- only a comment", kind: "empty statement"},
-	{syn: synPG, query: "SELECT 'unterminated", kind: "unknown statement", why: "unterminated string literal"},
+	{syn: synPG, query: "SELECT 'unterminated", kind: "unknown statement", why: "cannot be lexed: unterminated string literal at byte 7"},
 	{syn: synMy, query: "SELECT '\\'", kind: "unknown statement", why: "cannot be lexed"},
 	{syn: synPG, query: "SELECT 1; SELECT 2", kind: "multiple statements", why: "multiple statements"},
 	{syn: synPG, query: "SELECT ';'; ", read: true, kind: "SELECT"},

@@ -113,6 +113,7 @@ type connector struct {
 	primary  *node
 	replicas []*node
 	cache    *rewriteCache
+	classes  *queryCache[stmtInfo]
 	router   *router
 	log      *slog.Logger // nil: no logging (log.go)
 	logArgs  bool         // log argument values too
@@ -147,6 +148,7 @@ func newConnector(cfg *Config) (*connector, error) {
 		c.replicas = append(c.replicas, n)
 	}
 	c.cache = newRewriteCache(c.prof.syntax, c.prof.bind, 1024)
+	c.classes = newQueryCache(1024, func(q string) stmtInfo { return classify(q, c.prof.syntax) })
 	c.router = newRouter(c)
 	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"database/sql/driver"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // This file holds aiodb's one SQL lexer and the placeholder rewriter built on
@@ -22,10 +21,11 @@ import (
 //     ?N (numbered, as SQLite writes it) is accepted as a numbered style of
 //     its own; mixing ? and ?N is an error.
 //   - %s: sequential, psycopg style; %% stands for one literal %, any other %
-//     in code is an error. Unlike psycopg, which formats the whole text, %s
-//     and %% inside literals, identifiers and comments are left alone: the
-//     SPEC recognises placeholders only in code. (LIKE 'a%%' still matches
-//     what LIKE 'a%' matches.)
+//     in code is an error. A %s glued to a following identifier (a%size) is
+//     the modulo operator, not a placeholder. Unlike psycopg, which formats
+//     the whole text, aiodb leaves %s and %% inside literals, identifiers and
+//     comments alone: the SPEC recognises placeholders only in code. (LIKE
+//     'a%%' still matches what LIKE 'a%' matches.)
 //
 // Mixing styles is an error, except that ? operators stay as they are in $N
 // and %s style when the backend takes $N. A literal ? cannot be sent to a
@@ -100,7 +100,7 @@ const (
 	tokWord                // keyword, identifier or number
 	tokParam               // $ followed by digits
 	tokQuestion            // ?, ?? or ? followed by digits
-	tokPercent             // %s, %% or a lone %
+	tokPercent             // %s (not followed by an identifier byte: a%size is modulo), %% or a lone %
 	tokVariable            // SQLite :name, @name, $name, #name
 	tokPunct               // any other single byte
 )
@@ -229,7 +229,7 @@ func (l *lexer) scan(i int) (tokKind, int, string) {
 		}
 		return tokQuestion, span(s, i+1, cDigit), ""
 	case '%':
-		if i+1 < len(s) && (s[i+1] == 's' || s[i+1] == '%') {
+		if i+1 < len(s) && (s[i+1] == '%' || s[i+1] == 's' && (i+2 == len(s) || !isIdent(s[i+2]))) {
 			return tokPercent, i + 2, ""
 		}
 		return tokPercent, i + 1, ""
@@ -764,24 +764,10 @@ func (r *rewrite) args(args []driver.NamedValue) ([]driver.NamedValue, error) {
 
 // ---------------------------------------------------------------- cache
 
-// maxCachedQuery is the length of the longest query the cache keeps: longer
-// ones are rewritten on every use, so the cache holds at most
-// size*maxCachedQuery bytes of query text.
-const maxCachedQuery = 16 << 10
-
-// rewriteCache is a bounded, concurrency-safe cache of rewrites for one
-// syntax and bind style (one per connector). It keeps two generations of at
-// most size/2 entries each: when the current one is full it becomes the old
-// one and the previous old one is dropped; a hit in the old generation is
-// copied to the current one. Errors are cached too: they are as
-// deterministic as rewrites.
+// rewriteCache caches the rewrites of one connector (one syntax and bind
+// style). Errors are cached too: they are as deterministic as rewrites.
 type rewriteCache struct {
-	syn  sqlSyntax
-	bind bindStyle
-	gen  int // entries per generation
-
-	mu       sync.RWMutex // guards following
-	cur, old map[string]cachedRewrite
+	q *queryCache[cachedRewrite]
 }
 
 // cachedRewrite is the outcome of newRewrite for one query.
@@ -792,39 +778,14 @@ type cachedRewrite struct {
 
 // newRewriteCache returns a cache of at most size entries (at least 2).
 func newRewriteCache(syn sqlSyntax, bind bindStyle, size int) *rewriteCache {
-	gen := max(size/2, 1)
-	return &rewriteCache{syn: syn, bind: bind, gen: gen, cur: make(map[string]cachedRewrite, gen)}
+	return &rewriteCache{newQueryCache(size, func(query string) cachedRewrite {
+		rw, err := newRewrite(query, syn, bind)
+		return cachedRewrite{rw, err}
+	})}
 }
 
 // get returns the rewrite of query, from the cache when it is there.
 func (c *rewriteCache) get(query string) (*rewrite, error) {
-	c.mu.RLock()
-	e, ok := c.cur[query]
-	promote := false
-	if !ok {
-		e, promote = c.old[query]
-	}
-	c.mu.RUnlock()
-	switch {
-	case ok:
-		return e.rw, e.err
-	case promote:
-		c.put(query, e)
-		return e.rw, e.err
-	}
-	e.rw, e.err = newRewrite(query, c.syn, c.bind)
-	if len(query) <= maxCachedQuery {
-		c.put(query, e)
-	}
+	e := c.q.get(query)
 	return e.rw, e.err
-}
-
-// put stores e in the current generation, starting a new one when it is full.
-func (c *rewriteCache) put(query string, e cachedRewrite) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.cur) >= c.gen {
-		c.old, c.cur = c.cur, make(map[string]cachedRewrite, c.gen)
-	}
-	c.cur[query] = e
 }

@@ -186,7 +186,9 @@ var rewriteCases = []rewriteCase{
 	{name: "?AND sqlite", syn: synLite, query: "SELECT ?AND", nargs: 1, want: "SELECT ?1 AND"},
 	{name: "a? glue", syn: synPG, query: "SELECT a?", nargs: 1, want: "SELECT a $1"},
 	{name: "?$$ glue", syn: synPG, query: "SELECT ?$$x$$", nargs: 1, want: "SELECT $1 $$x$$"},
-	{name: "%s_x glue", syn: synMy, query: "SELECT %s_x", nargs: 1, want: "SELECT ? _x"},
+	{name: "%s_x is modulo", syn: synMy, query: "SELECT %s_x", nargs: 1, want: "=", err: "takes 0 argument(s) but 1"},
+	{name: "a%size is modulo", syn: synPG, query: "SELECT a%size FROM t WHERE id = $1", nargs: 1, want: "="},
+	{name: "a%size in %s style", syn: synPG, query: "SELECT %s, a%size", nargs: 1, err: "lone %@12"},
 	{name: "e%s then literal", syn: synPG, query: `SELECT e%s'x\'`, nargs: 1, want: `SELECT e $1'x\'`},
 	{name: "?e'…' stays an E string", syn: synPG, query: `SELECT ?e'x\''`, nargs: 1, want: `SELECT $1 e'x\''`},
 
@@ -472,9 +474,9 @@ func TestRewriteCache(t *testing.T) {
 		if _, err := c.get(fmt.Sprintf("SELECT %d, ?", i)); err != nil {
 			t.Fatal(err)
 		}
-		c.mu.RLock()
-		n := len(c.cur) + len(c.old)
-		c.mu.RUnlock()
+		c.q.mu.RLock()
+		n := len(c.q.cur) + len(c.q.old)
+		c.q.mu.RUnlock()
 		if n > 4 {
 			t.Fatalf("cache holds %d entries, bound is 4", n)
 		}
@@ -483,9 +485,9 @@ func TestRewriteCache(t *testing.T) {
 	c.get("SELECT 98, ?")
 	c.get("SELECT x")
 	c.get("SELECT 98, ?")
-	c.mu.RLock()
-	_, ok := c.cur["SELECT 98, ?"]
-	c.mu.RUnlock()
+	c.q.mu.RLock()
+	_, ok := c.q.cur["SELECT 98, ?"]
+	c.q.mu.RUnlock()
 	if !ok {
 		t.Error("old entry was not promoted")
 	}
@@ -493,9 +495,9 @@ func TestRewriteCache(t *testing.T) {
 	if r, err := c.get(long); err != nil || r.numInput != 1 {
 		t.Fatalf("long query: %v, %v", r, err)
 	}
-	c.mu.RLock()
-	_, ok = c.cur[long]
-	c.mu.RUnlock()
+	c.q.mu.RLock()
+	_, ok = c.q.cur[long]
+	c.q.mu.RUnlock()
 	if ok {
 		t.Error("a query longer than maxCachedQuery was cached")
 	}
