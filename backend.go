@@ -21,6 +21,29 @@ type profile struct {
 	// savepoints says whether nested transactions are supported, and
 	// scopedReadOnly whether SET TRANSACTION READ ONLY can be scoped to one.
 	savepoints, scopedReadOnly bool
+	// pgxOptions says leading arguments may be pgx options (QueryExecMode,
+	// QueryResultFormats[ByOID], QueryRewriter such as pgx.NamedArgs), which
+	// pgx consumes before binding and so are not placeholders.
+	pgxOptions bool
+}
+
+// options counts the leading backend-option arguments and reports whether
+// one of them rewrites the query itself.
+func (p profile) options(args []driver.NamedValue) (lead int, rewriter bool) {
+	if !p.pgxOptions {
+		return 0, false
+	}
+	for _, a := range args {
+		switch a.Value.(type) {
+		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+		case pgx.QueryRewriter:
+			rewriter = true
+		default:
+			return lead, rewriter
+		}
+		lead++
+	}
+	return lead, rewriter
 }
 
 // profileFor returns the profile of a DSN's backend.
@@ -28,7 +51,7 @@ func profileFor(cfg *Config) profile {
 	o := cfg.Options
 	switch cfg.Dialect {
 	case PostgreSQL:
-		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar,
+		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true,
 			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true}
 	case MySQL:
 		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
@@ -41,7 +64,7 @@ func profileFor(cfg *Config) profile {
 		return profile{syntax: sqlSyntax{dialect: ODBC}, bind: bindQuestion}
 	}
 	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
-	p.bind = bindQuestion
+	p.bind, p.pgxOptions = bindQuestion, false
 	return p
 }
 
@@ -213,7 +236,7 @@ func (b *bconn) ping(ctx context.Context) error {
 }
 
 func (b *bconn) reset(ctx context.Context) error {
-	if b.broken {
+	if b.broken || b.serverClosed() {
 		return driver.ErrBadConn
 	}
 	if b.resetter == nil {

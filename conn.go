@@ -16,6 +16,7 @@ type conn struct {
 	// connections, and the read-only session on the primary used when no
 	// replica is configured or usable. Opened lazily by the router.
 	ro map[*node]*bconn
+	rt routeState // router.go
 	tx *txStack
 }
 
@@ -55,7 +56,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	}
 	start := c.c.since()
 	r, err := b.exec(ctx, q, nargs)
-	err = c.c.router.done(b, err)
+	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err
 }
@@ -73,19 +74,13 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return nil, err
 	}
 	start := c.c.since()
-	rows, err := b.query(ctx, q, nargs)
-	if err != nil {
-		if nb, ok := c.retry(ctx, b, err); ok {
-			b = nb
-			rows, err = b.query(ctx, q, nargs)
-		}
-	}
-	err = c.c.router.done(b, err)
+	rows, b, err := c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
+	err = c.shield(err)
 	c.c.logStmt(ctx, "query", query, args, b, start, err)
 	if err != nil {
 		return nil, err
 	}
-	return c.c.router.wrapRows(c, b, rows), nil
+	return rows, nil
 }
 
 // PrepareContext prepares the rewritten statement on the node the statement
@@ -104,11 +99,11 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		// backend judge it, as it would without aiodb.
 		rw = nil
 	}
-	si, err := b.prepare(ctx, native)
+	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
 	if err != nil {
-		return nil, c.c.router.done(b, err)
+		return nil, c.shield(err)
 	}
-	return &stmt{c: c, b: b, si: si, rw: rw, readOnly: isReadOnly(ctx)}, nil
+	return &stmt{c: c, b: b, si: si, rw: rw, query: query, readOnly: isReadOnly(ctx)}, nil
 }
 
 // Prepare is PrepareContext without a context.
@@ -123,7 +118,7 @@ func (c *conn) Begin() (driver.Tx, error) {
 
 // Ping checks the primary connection. Replica connections are checked by the
 // router's background health checks.
-func (c *conn) Ping(ctx context.Context) error { return c.primary.ping(ctx) }
+func (c *conn) Ping(ctx context.Context) error { return c.shield(c.primary.ping(ctx)) }
 
 // CheckNamedValue forwards to the backend connection's checker; without one
 // it returns driver.ErrSkip so that database/sql's default converter runs,
@@ -181,15 +176,30 @@ func (c *conn) dropRO(n *node) error {
 }
 
 // rewrite maps a query and its arguments to the backend's native form. A
-// query without arguments is returned verbatim.
+// query without arguments is returned verbatim, and so is one whose pgx
+// options include a QueryRewriter (pgx.NamedArgs), which owns the text.
 func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
-	if len(args) == 0 {
+	lead, rewriter := c.prof.options(args)
+	if len(args) == lead || rewriter {
 		return query, args, nil
 	}
 	rw, err := c.cache.get(query)
 	if err != nil {
 		return "", nil, err
 	}
-	nargs, err := rw.args(args)
+	nargs, err := bindArgs(rw, args, lead)
 	return rw.query, nargs, err
+}
+
+// bindArgs maps args through rw, keeping the first lead arguments (backend
+// options) in front, untouched and uncounted.
+func bindArgs(rw *rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
+	if lead == 0 {
+		return rw.args(args)
+	}
+	nargs, err := rw.args(args[lead:])
+	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
+		return args, err
+	}
+	return append(args[:lead:lead], nargs...), nil
 }

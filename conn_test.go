@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // legacyDriver is a driver with only the pre-context interfaces, like
@@ -259,5 +261,28 @@ func TestApplyPool(t *testing.T) {
 	cfg.ApplyPool(db)
 	if got := db.Stats().MaxOpenConnections; got != 7 {
 		t.Errorf("MaxOpenConnections %d, want 7", got)
+	}
+}
+
+// TestPgxOptionArguments: pgx takes leading option arguments (exec mode,
+// result formats, pgx.NamedArgs); they are not placeholders, as on raw pgx.
+func TestPgxOptionArguments(t *testing.T) {
+	b := serverBackend(t, envPostgres)
+	for name, db := range map[string]*sql.DB{"aiodb": b.open(t), "raw": b.openRaw(t)} {
+		var n int64
+		if err := db.QueryRow("SELECT $1::int8 + 1", pgx.QueryExecModeSimpleProtocol, 41).Scan(&n); err != nil || n != 42 {
+			t.Errorf("%s: exec mode option: %d %v", name, n, err)
+		}
+		if err := db.QueryRow("SELECT @a::int8 * 2", pgx.NamedArgs{"a": 21}).Scan(&n); err != nil || n != 42 {
+			t.Errorf("%s: pgx.NamedArgs: %d %v", name, n, err)
+		}
+		if err := db.QueryRow("SELECT $1::int8", pgx.QueryExecModeExec, pgx.QueryResultFormats{pgx.TextFormatCode}, 42).Scan(&n); err != nil || n != 42 {
+			t.Errorf("%s: two options: %d %v", name, n, err)
+		}
+	}
+	// On aiodb the options also go with other placeholder styles.
+	var n int64
+	if err := b.open(t).QueryRow("SELECT ?::int8 + ?::int8", pgx.QueryExecModeSimpleProtocol, 40, 2).Scan(&n); err != nil || n != 42 {
+		t.Errorf("? style with an option: %d %v", n, err)
 	}
 }

@@ -90,6 +90,11 @@ type Options struct {
 	// NO_BACKSLASH_ESCAPES and ANSI_QUOTES] tell the placeholder lexer the
 	// MySQL server's sql_mode; by default neither is set.
 	NoBackslashEscapes, ANSIQuotes bool
+	// RawSavepoints [raw_savepoints: refuse|allow] lets the application's own
+	// SAVEPOINT, RELEASE and ROLLBACK TO statements through while aiodb's
+	// transaction has no nested level open (GORM and bun nest that way);
+	// refused by default, like every raw transaction statement.
+	RawSavepoints bool
 	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
 	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
 	// read-only statements. ansi (the default, reported as ODBC) allows no
@@ -324,6 +329,8 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 		}
 	case "fallback":
 		o.Fallback, err = choose(v, map[string]bool{"primary": true, "none": false})
+	case "raw_savepoints":
+		o.RawSavepoints, err = choose(v, map[string]bool{"refuse": false, "allow": true})
 	case "sql_mode":
 		if d != MySQL {
 			return fmt.Errorf("only for mysql URLs")

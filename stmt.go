@@ -13,6 +13,7 @@ type stmt struct {
 	b        *bconn
 	si       driver.Stmt
 	rw       *rewrite // nil when the query was prepared verbatim
+	query    string   // the caller's query, for the transaction guard
 	readOnly bool     // prepared in a replica context: Exec is refused
 }
 
@@ -61,6 +62,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if s.readOnly {
 		return nil, fmt.Errorf("%w: Exec of a statement prepared in a replica context", ErrReadOnly)
 	}
+	if err := s.c.txGuard(s.query); err != nil {
+		return nil, err
+	}
 	nargs, err := s.args(args)
 	if err != nil {
 		return nil, err
@@ -71,11 +75,14 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	} else {
 		r, err = legacy(ctx, nargs, s.si.Exec) //nolint:staticcheck // legacy drivers
 	}
-	return r, s.c.c.router.done(s.b, s.b.note(err))
+	return r, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 }
 
 // QueryContext runs the statement and returns the backend's rows.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if err := s.c.txGuard(s.query); err != nil {
+		return nil, err
+	}
 	nargs, err := s.args(args)
 	if err != nil {
 		return nil, err
@@ -87,7 +94,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		rows, err = legacy(ctx, nargs, s.si.Query) //nolint:staticcheck // legacy drivers
 	}
 	if err != nil {
-		return nil, s.c.c.router.done(s.b, s.b.note(err))
+		return nil, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 	}
 	return s.c.c.router.wrapRows(s.c, s.b, rows), nil
 }

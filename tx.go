@@ -5,7 +5,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Nested transactions. database/sql lets (*sql.Conn).BeginTx be called while
@@ -14,13 +18,38 @@ import (
 // holds the levels: level 0 is the backend's own transaction, level n ≥ 1 is
 // SAVEPOINT sp_k with k counted per top-level transaction, never reused.
 //
-// Rules (README "Nested transactions"): inner Commit is RELEASE SAVEPOINT;
-// inner Rollback is ROLLBACK TO SAVEPOINT then RELEASE SAVEPOINT; committing
-// a level with open children rolls it back and returns ErrNestedTxOpen; a
-// level already ended by its parent sends no SQL and returns ErrTxDone; a
-// failed ROLLBACK TO poisons the transaction so its Commit rolls back and
-// returns ErrTxRolledBack. Errors at depth ≥ 1 are never driver.ErrBadConn,
-// which would deadlock database/sql's Conn.close against the open outer Tx.
+// Rules (README "Nested transactions"):
+//   - inner Commit is RELEASE SAVEPOINT; if that fails (PostgreSQL after an
+//     error inside the level), the level is rolled back and Commit returns
+//     ErrTxRolledBack;
+//   - inner Rollback is ROLLBACK TO SAVEPOINT then RELEASE SAVEPOINT; a failed
+//     ROLLBACK TO poisons the transaction: its Commit rolls back and returns
+//     ErrTxRolledBack;
+//   - committing a level with open children rolls it back and returns
+//     ErrNestedTxOpen; a level already ended by its parent sends no SQL and
+//     returns ErrTxDone;
+//   - a level whose BeginTx context is done counts as rolled back from then
+//     on: database/sql rolls it back from its awaitDone goroutine, at a moment
+//     nothing orders with the other levels' statements, so aiodb rolls it
+//     back itself before the next statement, BeginTx or Commit on the
+//     connection, and the enclosing levels carry on where the program expects;
+//   - once the top level has ended, the connection refuses statements and
+//     BeginTx (ErrTxDone) while a nested *sql.Tx of it is still open with a
+//     live context: they would run outside any transaction and autocommit;
+//   - errors at depth ≥ 1, and at depth 0 while another *sql.Tx of the
+//     connection is open, are never driver.ErrBadConn: database/sql would
+//     close the *sql.Conn, which waits for every open *sql.Tx of it, forever
+//     when the goroutine that must end them is the one waiting.
+//
+// The savepoint statements are the same on every backend that has them
+// (profile.savepoints): PostgreSQL, MySQL/MariaDB, SQLite, and ODBC whose
+// aiodb_odbc_dialect names one of these; an "ansi" ODBC profile refuses
+// nesting (ErrNestedTxOptions). Only PostgreSQL can scope a read-only level
+// (profile.scopedReadOnly).
+//
+// database/sql serialises every call on one driver connection (its
+// driverConn lock), including the Commit and Rollback its awaitDone
+// goroutines make, so the stack needs no lock of its own.
 
 // savepointTimeout bounds one savepoint statement. They run under a fresh
 // context: driver.Tx's Commit and Rollback have none, and database/sql calls
@@ -36,16 +65,25 @@ type txStack struct {
 	open     []*txLevel // open levels; open[0] is the top level
 	seq      int        // the last savepoint number used
 	poisoned error      // set when a ROLLBACK TO failed
+	// handles are the levels handed to database/sql whose Commit or Rollback
+	// it has not called yet. Each *sql.Tx holds a read lock on its *sql.Conn
+	// until then.
+	handles []*txLevel
+	// ended is set when the top level ended while handles remained; the
+	// stack stays attached to the connection until none of them is live.
+	ended bool
 }
 
-// txLevel is the driver.Tx of one level. Its methods run under
-// database/sql's lock on the driver connection.
+// txLevel is the driver.Tx of one level.
 type txLevel struct {
 	st       *txStack
+	ctx      context.Context // the BeginTx context: once done, database/sql rolls the level back
 	depth    int
 	name     string // savepoint name; "" at depth 0
 	readOnly bool
-	done     bool
+	done     bool // ended: committed, rolled back, or discarded with a parent
+	reaped   bool // rolled back by aiodb because its context was done
+	settled  bool // database/sql has called Commit or Rollback
 }
 
 var _ driver.Tx = (*txLevel)(nil)
@@ -53,8 +91,14 @@ var _ driver.Tx = (*txLevel)(nil)
 // BeginTx starts the top-level transaction on the node the context routes
 // to, or, when one is already open, a savepoint inside it.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if c.tx != nil {
-		return c.tx.nest(opts)
+	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
+		// database/sql is about to roll the transaction back (its context
+		// is done); do it now rather than nest in it.
+		st.reap(0)
+	}
+	if st := c.managed(); st != nil {
+		tx, err := st.nest(ctx, opts)
+		return tx, notBadConn(err)
 	}
 	b, err := c.routeBegin(ctx, opts)
 	if err != nil {
@@ -64,27 +108,88 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, c.c.router.done(b, err)
 	}
-	c.tx = &txStack{c: c, b: b, root: t, iso: opts.Isolation}
-	top := &txLevel{st: c.tx, readOnly: opts.ReadOnly}
-	c.tx.open = []*txLevel{top}
+	st := &txStack{c: c, b: b, root: t, iso: opts.Isolation}
+	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
+	st.open = []*txLevel{top}
+	st.handles = []*txLevel{top}
+	c.tx = st
 	return top, nil
+}
+
+// managed returns the transaction stack the connection's statements run
+// in, or nil. A stack whose top level has ended stays attached while
+// database/sql still holds a level of it whose context is live: statements
+// can go through that *sql.Tx, and must be refused rather than autocommit.
+// Levels whose context is done do not hold the stack: database/sql is about
+// to end them from its awaitDone goroutine (that Rollback sends no SQL),
+// and a program must not use a *sql.Tx after its context is done; the
+// backend drivers refuse a statement whose own context is done.
+func (c *conn) managed() *txStack {
+	st := c.tx
+	if st != nil && st.ended && !slices.ContainsFunc(st.handles, func(lv *txLevel) bool { return lv.ctx.Err() == nil }) {
+		c.tx = nil
+		return nil
+	}
+	return st
+}
+
+// shield keeps driver.ErrBadConn from database/sql while the connection
+// manages a transaction: see notBadConn. Statement paths call it.
+func (c *conn) shield(err error) error {
+	if c.tx == nil {
+		return err
+	}
+	return notBadConn(err)
+}
+
+// notBadConn returns err, unless it is (or wraps) driver.ErrBadConn: then an
+// error with the same message that is not. database/sql answers ErrBadConn
+// from an operation on a *sql.Conn by closing it, and closing waits until
+// every *sql.Tx of the connection has ended; when the goroutine that would
+// end them is the one waiting, it never returns (research B1.3, B6). The
+// backend connection is already marked broken (bconn.note), so the pool
+// drops it once the *sql.Conn is released.
+func notBadConn(err error) error {
+	if err == nil || !errors.Is(err, driver.ErrBadConn) {
+		return err
+	}
+	return fmt.Errorf("aiodb: connection lost inside a transaction: %v", err)
 }
 
 // depth is the depth of the innermost open level.
 func (st *txStack) depth() int { return len(st.open) - 1 }
 
+// endedErr is the refusal of a connection whose transaction has ended while
+// database/sql still holds levels of it.
+func (st *txStack) endedErr() error {
+	var names []string
+	for _, lv := range st.handles {
+		if lv.ctx.Err() == nil {
+			names = append(names, lv.String())
+		}
+	}
+	return fmt.Errorf("%w: the transaction has ended but its %s is still open; Commit or Rollback it first (no SQL is sent)", ErrTxDone, strings.Join(names, ", "))
+}
+
 // nest opens a savepoint level. Options that cannot hold inside the running
 // transaction are refused before any SQL is sent.
-func (st *txStack) nest(opts driver.TxOptions) (driver.Tx, error) {
+func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	prof := st.c.c.prof
-	if !prof.savepoints {
+	switch {
+	case st.ended:
+		return nil, st.endedErr()
+	case !prof.savepoints:
 		return nil, fmt.Errorf("%w: this backend profile has no savepoints (set aiodb_odbc_dialect)", ErrNestedTxOptions)
-	}
-	if st.poisoned != nil {
+	case st.poisoned != nil:
 		return nil, fmt.Errorf("%w: the transaction must be rolled back: %v", ErrTxRolledBack, st.poisoned)
-	}
-	if opts.Isolation != 0 && opts.Isolation != st.iso {
+	case opts.Isolation != 0 && opts.Isolation != st.iso:
 		return nil, fmt.Errorf("%w: isolation level %d inside a running transaction", ErrNestedTxOptions, opts.Isolation)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := st.reap(1); err != nil {
+		return nil, err
 	}
 	parent := st.open[st.depth()]
 	scopeRO := opts.ReadOnly && !parent.readOnly
@@ -92,62 +197,149 @@ func (st *txStack) nest(opts driver.TxOptions) (driver.Tx, error) {
 		return nil, fmt.Errorf("%w: read-only nested transaction inside a read-write one (only PostgreSQL can scope it)", ErrNestedTxOptions)
 	}
 	st.seq++
-	lv := &txLevel{st: st, depth: len(st.open), name: fmt.Sprintf("sp_%d", st.seq), readOnly: parent.readOnly || opts.ReadOnly}
+	lv := &txLevel{st: st, ctx: ctx, depth: len(st.open), name: fmt.Sprintf("sp_%d", st.seq), readOnly: parent.readOnly || opts.ReadOnly}
 	if err := st.run("SAVEPOINT " + lv.name); err != nil {
 		return nil, err
 	}
 	st.open = append(st.open, lv)
 	if scopeRO {
 		if err := st.run("SET TRANSACTION READ ONLY"); err != nil {
-			return nil, errors.Join(err, lv.Rollback())
+			return nil, errors.Join(err, lv.rollback())
 		}
 	}
+	st.handles = append(st.handles, lv)
 	return lv, nil
 }
 
-// run sends one savepoint statement. An ErrBadConn from the backend is
-// reported without being wrapped (database/sql must not see it at depth ≥ 1);
-// the backend connection is then marked broken, so IsValid drops it.
+// run sends one savepoint statement under a fresh context, without
+// arguments (the text protocol; MySQL cannot prepare SAVEPOINT). An
+// ErrBadConn from the backend is reported without its identity (see
+// notBadConn); the backend connection is marked broken, so IsValid drops it.
 func (st *txStack) run(sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
 	defer cancel()
-	_, err := st.b.exec(ctx, sql, nil)
+	err := st.exec(ctx, sql)
 	if err == nil {
 		return nil
 	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1305 { // ER_SP_DOES_NOT_EXIST
+		return fmt.Errorf("%w: %s: the server has no such savepoint, so the transaction was ended under aiodb (a statement that implicitly committed, or a deadlock rollback): %w", ErrImplicitCommit, sql, err)
+	}
 	if errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("aiodb: %s: connection lost (%v)", sql, err)
+		return notBadConn(fmt.Errorf("%s: %w", sql, err))
 	}
 	return fmt.Errorf("aiodb: %s: %w", sql, err)
 }
 
+// exec runs sql on the transaction's backend connection, through a prepared
+// statement when the driver has no Exec of its own (odbc).
+func (st *txStack) exec(ctx context.Context, sql string) error {
+	b := st.b
+	_, err := b.exec(ctx, sql, nil)
+	if err != driver.ErrSkip {
+		return err
+	}
+	s, err := b.prepare(ctx, sql)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if se, ok := s.(driver.StmtExecContext); ok {
+		_, err = se.ExecContext(ctx, nil)
+	} else {
+		_, err = legacy(ctx, nil, s.Exec) //nolint:staticcheck // legacy drivers
+	}
+	return b.note(err)
+}
+
+// reap rolls back the outermost open level at depth ≥ from whose BeginTx
+// context is done, with every level above it: database/sql is about to
+// roll it back anyway. Reaping the top level ends the transaction, which
+// the error returned reports.
+func (st *txStack) reap(from int) error {
+	for _, lv := range st.open[min(from, len(st.open)):] {
+		if lv.ctx.Err() == nil {
+			continue
+		}
+		lv.reaped = true
+		err := lv.rollback()
+		if lv.depth == 0 {
+			return errors.Join(fmt.Errorf("%w: its context is done (%v)", ErrTxRolledBack, context.Cause(lv.ctx)), err)
+		}
+		if err != nil {
+			return fmt.Errorf("roll back %s, whose context is done: %w", lv, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// settle records that database/sql has called Commit or Rollback of lv,
+// which releases its *sql.Tx's hold on the *sql.Conn.
+func (st *txStack) settle(lv *txLevel) {
+	if lv.settled {
+		return
+	}
+	lv.settled = true
+	st.handles = slices.DeleteFunc(st.handles, func(h *txLevel) bool { return h == lv })
+	if st.ended && len(st.handles) == 0 {
+		st.detach()
+	}
+}
+
+// finish is the last step of Commit and Rollback: errors at depth ≥ 1, and
+// at depth 0 while another *sql.Tx of the connection is open, lose their
+// driver.ErrBadConn identity.
+func (lv *txLevel) finish(err error) error {
+	if lv.depth > 0 || len(lv.st.handles) > 0 {
+		return notBadConn(err)
+	}
+	return err
+}
+
 // Commit commits the top level or releases a savepoint.
 func (lv *txLevel) Commit() error {
+	lv.st.settle(lv)
+	return lv.finish(lv.commit())
+}
+
+func (lv *txLevel) commit() error {
 	st := lv.st
-	switch {
-	case lv.done:
+	if lv.done {
+		if lv.reaped {
+			return fmt.Errorf("%w: %s was rolled back when its context ended (%v)", ErrTxRolledBack, lv, context.Cause(lv.ctx))
+		}
 		return fmt.Errorf("%w: commit of %s", ErrTxDone, lv)
+	}
+	reapErr := st.reap(lv.depth + 1)
+	switch {
 	case lv.depth < st.depth():
 		child := st.open[lv.depth+1]
-		return errors.Join(fmt.Errorf("%w: commit of %s while %s is open: rolled back", ErrNestedTxOpen, lv, child), lv.rollback())
+		return errors.Join(fmt.Errorf("%w: commit of %s while %s is open: rolled back", ErrNestedTxOpen, lv, child), reapErr, lv.rollback())
 	case lv.depth == 0:
-		return st.commitTop()
+		return errors.Join(reapErr, st.commitTop())
 	}
 	if err := st.run("RELEASE SAVEPOINT " + lv.name); err != nil {
 		// PostgreSQL refuses RELEASE after an error inside the savepoint
 		// (25P02); undo the level so the parent stays usable.
-		return errors.Join(fmt.Errorf("%w: %s could not be released", ErrTxRolledBack, lv), err, lv.rollback())
+		return errors.Join(fmt.Errorf("%w: %s could not be released", ErrTxRolledBack, lv), err, reapErr, lv.rollback())
 	}
 	st.pop(lv)
-	return nil
+	return reapErr
 }
 
-// Rollback rolls back the top level or rolls back to a savepoint.
+// Rollback rolls back the top level or rolls back to a savepoint. A level
+// aiodb already rolled back because its context was done reports success.
 func (lv *txLevel) Rollback() error {
+	lv.st.settle(lv)
 	if lv.done {
+		if lv.reaped {
+			return nil
+		}
 		return fmt.Errorf("%w: rollback of %s", ErrTxDone, lv)
 	}
-	return lv.rollback()
+	return lv.finish(lv.rollback())
 }
 
 // rollback undoes lv and every level above it.
@@ -155,7 +347,7 @@ func (lv *txLevel) rollback() error {
 	st := lv.st
 	if lv.depth == 0 {
 		st.end()
-		return st.root.Rollback()
+		return st.b.note(st.root.Rollback())
 	}
 	st.pop(lv)
 	if err := st.run("ROLLBACK TO SAVEPOINT " + lv.name); err != nil {
@@ -170,9 +362,9 @@ func (lv *txLevel) rollback() error {
 func (st *txStack) commitTop() error {
 	st.end()
 	if st.poisoned != nil {
-		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.root.Rollback())
+		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.note(st.root.Rollback()))
 	}
-	return st.root.Commit()
+	return st.b.note(st.root.Commit())
 }
 
 // pop marks lv and the levels above it ended.
@@ -183,10 +375,22 @@ func (st *txStack) pop(lv *txLevel) {
 	st.open = st.open[:lv.depth]
 }
 
-// end marks every level ended and detaches the stack from the connection.
+// end marks every level ended. The stack is detached from the connection,
+// or, while database/sql still holds a nested level of it, marked ended.
 func (st *txStack) end() {
 	st.pop(st.open[0])
-	st.c.tx = nil
+	if len(st.handles) == 0 {
+		st.detach()
+	} else {
+		st.ended = true
+	}
+}
+
+// detach makes the connection forget the stack.
+func (st *txStack) detach() {
+	if st.c.tx == st {
+		st.c.tx = nil
+	}
 }
 
 // String names the level in messages: "transaction" or "savepoint sp_3".
@@ -197,16 +401,54 @@ func (lv *txLevel) String() string {
 	return "savepoint " + lv.name
 }
 
-// guard refuses statements that would desynchronise an open transaction:
-// raw transaction control on every backend and, on MySQL/MariaDB inside a
-// savepoint, statements that implicitly commit.
+// guard runs before every statement while the connection manages a
+// transaction. It refuses statements that would desynchronise the stack:
+// any statement once the transaction has ended under a still open nested
+// *sql.Tx, raw transaction control on every backend and, on MySQL/MariaDB
+// inside a savepoint, statements that implicitly commit. It rolls back the
+// levels whose context is done first (see reap).
 func (st *txStack) guard(query string) error {
+	if st.ended {
+		return st.endedErr()
+	}
 	info := st.c.c.classify(query)
-	if info.txControl {
+	if info.txControl && !st.rawSavepoint(info.kind, query) {
 		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.kind)
+	}
+	if err := st.reap(0); err != nil {
+		return notBadConn(err)
 	}
 	if info.implicitCommit && st.depth() > 0 && st.c.c.prof.syntax.dialect == MySQL {
 		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.kind, st.open[st.depth()])
 	}
 	return nil
+}
+
+// txGuard applies guard to a prepared statement's execution, which does not
+// go through route.
+func (c *conn) txGuard(query string) error {
+	if st := c.managed(); st != nil {
+		return st.guard(query)
+	}
+	return nil
+}
+
+// rawSavepoint reports whether a SAVEPOINT, RELEASE or ROLLBACK TO statement
+// of the application's own may pass: only with aiodb_raw_savepoints=allow,
+// only while aiodb has no savepoint open (so the two stacks cannot
+// interleave) and only for a name aiodb does not generate (sp_N). GORM and
+// bun nest transactions this way.
+func (st *txStack) rawSavepoint(kind, query string) bool {
+	if !st.c.c.cfg.Options.RawSavepoints || st.depth() > 0 {
+		return false
+	}
+	switch kind {
+	case "SAVEPOINT", "RELEASE", "RELEASE SAVEPOINT", "ROLLBACK TO", "ROLLBACK TO SAVEPOINT":
+	default:
+		return false
+	}
+	f := strings.Fields(strings.TrimRight(query, "; \t\r\n"))
+	name := strings.ToLower(strings.Trim(f[len(f)-1], "\"`[]"))
+	digits := strings.TrimPrefix(name, "sp_")
+	return digits == name || digits == "" || strings.Trim(digits, "0123456789") != ""
 }
