@@ -38,17 +38,24 @@ var (
 	ErrNestedTxOptions = errors.New("aiodb: options not supported on a nested transaction")
 
 	// ErrTxDone is returned by Commit or Rollback of a transaction level that
-	// was already ended by an enclosing level. No SQL is sent.
+	// was already ended by an enclosing level. No SQL is sent. It is also
+	// returned for statements and BeginTx on a *sql.Conn whose transaction
+	// has ended while a nested *sql.Tx of it is still open: they would run
+	// outside any transaction. Commit or Rollback that *sql.Tx first.
 	ErrTxDone = errors.New("aiodb: transaction level already ended")
 
 	// ErrTxRolledBack is returned by a Commit that could not commit and rolled
 	// back instead: a nested level whose RELEASE failed, or a top level whose
-	// transaction was poisoned by a failed ROLLBACK TO SAVEPOINT.
+	// transaction was poisoned by a failed ROLLBACK TO SAVEPOINT. It is also
+	// returned by the statement that finds the transaction's context done
+	// (aiodb then rolls it back, as database/sql is about to).
 	ErrTxRolledBack = errors.New("aiodb: transaction rolled back instead of committed")
 
 	// ErrImplicitCommit is returned on MySQL/MariaDB for a statement that would
 	// implicitly commit (DDL, START TRANSACTION, LOCK TABLES, …) while a nested
-	// transaction level is open. It is refused before it is sent.
+	// transaction level is open. It is refused before it is sent. It is also
+	// wrapped when the server no longer knows a savepoint (error 1305): the
+	// transaction was ended under aiodb, e.g. by DDL at depth 0.
 	ErrImplicitCommit = errors.New("aiodb: statement would implicitly commit")
 
 	// ErrTxControl is returned for a raw BEGIN, COMMIT, ROLLBACK, SAVEPOINT or

@@ -10,11 +10,19 @@ import (
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/go-sql-driver/mysql"
 )
 
 // mockDB opens an aiodb *sql.DB for dsn whose primary backend is go-sqlmock,
 // so a test can assert the exact statements aiodb sends.
 func mockDB(t *testing.T, dsn string) (*sql.DB, sqlmock.Sqlmock) {
+	t.Helper()
+	return mockDBProfile(t, dsn, nil)
+}
+
+// mockDBProfile is mockDB with the backend profile replaced by prof (nil:
+// the DSN's), for backends that cannot be built here.
+func mockDBProfile(t *testing.T, dsn string, prof *profile) (*sql.DB, sqlmock.Sqlmock) {
 	t.Helper()
 	name := fmt.Sprintf("mock-%s-%d", t.Name(), tableSeq.Add(1))
 	mdb, mock, err := sqlmock.NewWithDSN(name, sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
@@ -30,6 +38,9 @@ func mockDB(t *testing.T, dsn string) (*sql.DB, sqlmock.Sqlmock) {
 		t.Fatal(err)
 	}
 	c.primary.backend = dsnConnector{name, mdb.Driver()}
+	if prof != nil {
+		c.prof = *prof
+	}
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() {
@@ -80,6 +91,12 @@ func TestSavepointCommit(t *testing.T) { // S1
 	if err := t1.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	c.Raw(func(dc any) error {
+		if ac := dc.(*conn); !ac.IsValid() || ac.ResetSession(context.Background()) != nil {
+			t.Error("a connection whose transaction ended cleanly is not reusable")
+		}
+		return nil
+	})
 }
 
 func TestSavepointRollback(t *testing.T) { // S2, S6: names never reused
@@ -129,8 +146,8 @@ func TestSavepointThreeLevels(t *testing.T) {
 	}
 }
 
-// TestCommitWithOpenChild: fail closed, and the orphan sends no SQL.
-func TestCommitWithOpenChild(t *testing.T) {
+// TestSavepointCommitWithOpenChild: fail closed, and the orphan sends no SQL.
+func TestSavepointCommitWithOpenChild(t *testing.T) {
 	t.Run("top", func(t *testing.T) { // S14-like
 		c, mock := nestedConn(t, pgMock)
 		mock.ExpectBegin()
@@ -214,9 +231,9 @@ func TestNestedOptions(t *testing.T) {
 	})
 }
 
-// TestReleaseFails: PostgreSQL refuses RELEASE after an error; the level is
+// TestSavepointReleaseFails: PostgreSQL refuses RELEASE after an error; the level is
 // rolled back instead and the parent stays usable.
-func TestReleaseFails(t *testing.T) {
+func TestSavepointReleaseFails(t *testing.T) {
 	c, mock := nestedConn(t, pgMock)
 	aborted := errors.New("current transaction is aborted")
 	mock.ExpectBegin()
@@ -235,8 +252,8 @@ func TestReleaseFails(t *testing.T) {
 	}
 }
 
-// TestRollbackToFails poisons the transaction: its Commit rolls back.
-func TestRollbackToFails(t *testing.T) {
+// TestSavepointRollbackToFails poisons the transaction: its Commit rolls back.
+func TestSavepointRollbackToFails(t *testing.T) {
 	c, mock := nestedConn(t, pgMock)
 	mock.ExpectBegin()
 	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
@@ -254,10 +271,10 @@ func TestRollbackToFails(t *testing.T) {
 	}
 }
 
-// TestBadConnDuringRelease: a backend ErrBadConn at depth 1 must not reach
+// TestSavepointBadConnDuringRelease: a backend ErrBadConn at depth 1 must not reach
 // database/sql (it would deadlock closing the *sql.Conn against the open
 // outer Tx); the call returns promptly and the connection is dropped later.
-func TestBadConnDuringRelease(t *testing.T) {
+func TestSavepointBadConnDuringRelease(t *testing.T) {
 	c, mock := nestedConn(t, pgMock)
 	mock.ExpectBegin()
 	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
@@ -275,14 +292,30 @@ func TestBadConnDuringRelease(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("inner Commit blocked: database/sql deadlock on ErrBadConn")
 	}
+	valid := func() (bool, error) {
+		var ok bool
+		var reset error
+		c.Raw(func(dc any) error {
+			ac := dc.(*conn)
+			ok, reset = ac.IsValid(), ac.ResetSession(context.Background())
+			return nil
+		})
+		return ok, reset
+	}
+	if ok, reset := valid(); ok || !errors.Is(reset, driver.ErrBadConn) {
+		t.Errorf("with the stack open: IsValid %v, ResetSession %v; want false, ErrBadConn", ok, reset)
+	}
 	if err := t1.Commit(); !errors.Is(err, ErrTxRolledBack) {
 		t.Fatalf("outer Commit after a lost savepoint: %v", err)
 	}
+	if ok, reset := valid(); ok || !errors.Is(reset, driver.ErrBadConn) {
+		t.Errorf("broken connection: IsValid %v, ResetSession %v; want false, ErrBadConn", ok, reset)
+	}
 }
 
-// TestTxControlRefused: raw transaction statements cannot desynchronise
+// TestSavepointTxControlRefused: raw transaction statements cannot desynchronise
 // the stack; nothing is sent.
-func TestTxControlRefused(t *testing.T) {
+func TestSavepointTxControlRefused(t *testing.T) {
 	c, mock := nestedConn(t, pgMock)
 	mock.ExpectBegin()
 	mock.ExpectRollback()
@@ -297,9 +330,9 @@ func TestTxControlRefused(t *testing.T) {
 	}
 }
 
-// TestImplicitCommitRefused: on MySQL, DDL inside a savepoint is refused
+// TestSavepointImplicitCommitRefused: on MySQL, DDL inside a savepoint is refused
 // before it is sent; TEMPORARY tables do not commit and pass.
-func TestImplicitCommitRefused(t *testing.T) {
+func TestSavepointImplicitCommitRefused(t *testing.T) {
 	c, mock := nestedConn(t, myMock)
 	mock.ExpectBegin()
 	mock.ExpectExec("CREATE TABLE z (y int)").WillReturnResult(ok0) // depth 0: allowed (the user's call)
@@ -325,6 +358,218 @@ func TestImplicitCommitRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := t1.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointTopLevelBadConnWithOrphan: an ErrBadConn from the top level while an
+// orphaned nested *sql.Tx still holds the *sql.Conn would make database/sql
+// close the Conn, which waits for that Tx: forever, since the goroutine
+// that would end it is the one waiting.
+func TestSavepointTopLevelBadConnWithOrphan(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectBegin()
+	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
+	mock.ExpectRollback().WillReturnError(driver.ErrBadConn)
+	t1, t2 := begin(t, c), begin(t, c)
+	err := within(t, time.Second, "T1.Rollback", t1.Rollback)
+	if err == nil || errors.Is(err, driver.ErrBadConn) {
+		t.Fatalf("T1.Rollback: %v; want an error that is not driver.ErrBadConn", err)
+	}
+	if err := t2.Rollback(); !errors.Is(err, ErrTxDone) {
+		t.Fatalf("orphan Rollback: %v, want ErrTxDone", err)
+	}
+}
+
+// TestSavepointConnBadConnInTx: the same deadlock through a statement sent on the
+// *sql.Conn while its transaction is open.
+func TestSavepointConnBadConnInTx(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectBegin()
+	mock.ExpectExec("INSERT 1").WillReturnError(driver.ErrBadConn)
+	mock.ExpectRollback()
+	t1 := begin(t, c)
+	err := within(t, time.Second, "Conn.ExecContext", func() error {
+		_, err := c.ExecContext(context.Background(), "INSERT 1")
+		return err
+	})
+	if err == nil || errors.Is(err, driver.ErrBadConn) {
+		t.Fatalf("Conn.ExecContext: %v; want an error that is not driver.ErrBadConn", err)
+	}
+	if err := t1.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointSecondCommitSendsNothing is S20: database/sql answers the second call.
+func TestSavepointSecondCommitSendsNothing(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectBegin()
+	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
+	mock.ExpectExec("RELEASE SAVEPOINT sp_1").WillReturnResult(ok0)
+	mock.ExpectCommit()
+	t1, t2 := begin(t, c), begin(t, c)
+	if err := t2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := t2.Commit(); !errors.Is(err, sql.ErrTxDone) {
+		t.Fatalf("second Commit: %v", err)
+	}
+	if err := t2.Rollback(); !errors.Is(err, sql.ErrTxDone) {
+		t.Fatalf("Rollback after Commit: %v", err)
+	}
+	if err := t1.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointInnerContextDone: once a nested level's context is done, the level is
+// rolled back before the next statement or Commit on the connection,
+// whenever database/sql's awaitDone goroutine gets to it; its Rollback then
+// sends nothing. The statement sequence is the same in either order.
+func TestSavepointInnerContextDone(t *testing.T) {
+	for _, stmt := range []bool{true, false} {
+		t.Run(fmt.Sprintf("statement=%v", stmt), func(t *testing.T) {
+			c, mock := nestedConn(t, pgMock)
+			mock.ExpectBegin()
+			mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
+			mock.ExpectExec("ROLLBACK TO SAVEPOINT sp_1").WillReturnResult(ok0)
+			mock.ExpectExec("RELEASE SAVEPOINT sp_1").WillReturnResult(ok0)
+			if stmt {
+				mock.ExpectExec("INSERT 3").WillReturnResult(ok0)
+			}
+			mock.ExpectCommit()
+			t1 := begin(t, c)
+			ctx, cancel := context.WithCancel(context.Background())
+			t2, err := c.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			if stmt {
+				if _, err := t1.Exec("INSERT 3"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := t1.Commit(); err != nil {
+				t.Fatalf("T1.Commit: %v", err)
+			}
+			if err := t2.Commit(); err == nil {
+				t.Fatal("Commit of a level whose context is done succeeded")
+			}
+		})
+	}
+}
+
+// TestSavepointTopContextDoneThenBeginTx: a new BeginTx on the *sql.Conn right after
+// the transaction's context ended begins a new transaction instead of
+// nesting in the dying one.
+func TestSavepointTopContextDoneThenBeginTx(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectBegin()
+	mock.ExpectRollback()
+	mock.ExpectBegin()
+	mock.ExpectCommit()
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := c.BeginTx(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := begin(t, c).Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointOrphanRefusesStatements: after the top level ended under an open
+// nested *sql.Tx, statements and BeginTx are refused, not autocommitted,
+// until that Tx ends; its Commit sends nothing.
+func TestSavepointOrphanRefusesStatements(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectBegin()
+	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
+	mock.ExpectRollback()
+	mock.ExpectExec("INSERT 3").WillReturnResult(ok0)
+	ctx := context.Background()
+	t1, t2 := begin(t, c), begin(t, c)
+	if err := t1.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := t2.Exec("INSERT 1"); !errors.Is(err, ErrTxDone) {
+		t.Fatalf("statement through the orphan: %v, want ErrTxDone", err)
+	}
+	if _, err := c.ExecContext(ctx, "INSERT 2"); !errors.Is(err, ErrTxDone) {
+		t.Fatalf("statement through the Conn: %v, want ErrTxDone", err)
+	}
+	if _, err := c.BeginTx(ctx, nil); !errors.Is(err, ErrTxDone) {
+		t.Fatalf("BeginTx: %v, want ErrTxDone", err)
+	}
+	if err := t2.Commit(); !errors.Is(err, ErrTxDone) {
+		t.Fatalf("orphan Commit: %v, want ErrTxDone", err)
+	}
+	if _, err := c.ExecContext(ctx, "INSERT 3"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointGone: MySQL error 1305 on RELEASE or ROLLBACK TO means the
+// transaction was ended under aiodb (an implicit commit): ErrImplicitCommit,
+// and the transaction's Commit rolls back and says so.
+func TestSavepointGone(t *testing.T) {
+	c, mock := nestedConn(t, myMock)
+	gone := &mysql.MySQLError{Number: 1305, Message: "SAVEPOINT sp_1 does not exist"}
+	mock.ExpectBegin()
+	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
+	mock.ExpectExec("RELEASE SAVEPOINT sp_1").WillReturnError(gone)
+	mock.ExpectExec("ROLLBACK TO SAVEPOINT sp_1").WillReturnError(gone)
+	mock.ExpectRollback()
+	t1, t2 := begin(t, c), begin(t, c)
+	if err := t2.Commit(); !errors.Is(err, ErrImplicitCommit) || !errors.Is(err, ErrTxRolledBack) {
+		t.Fatalf("T2.Commit: %v, want ErrImplicitCommit and ErrTxRolledBack", err)
+	}
+	if err := t1.Commit(); !errors.Is(err, ErrImplicitCommit) || !errors.Is(err, ErrTxRolledBack) {
+		t.Fatalf("T1.Commit: %v, want ErrTxRolledBack wrapping ErrImplicitCommit", err)
+	}
+}
+
+// TestSavepointPreparedTxControlRefused: a statement prepared before the transaction
+// is guarded when it runs inside it.
+func TestSavepointPreparedTxControlRefused(t *testing.T) {
+	c, mock := nestedConn(t, pgMock)
+	mock.ExpectPrepare("COMMIT")
+	mock.ExpectBegin()
+	mock.ExpectRollback()
+	ctx := context.Background()
+	s, err := c.PrepareContext(ctx, "COMMIT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t1 := begin(t, c)
+	if _, err := s.ExecContext(ctx); !errors.Is(err, ErrTxControl) {
+		t.Fatalf("prepared COMMIT inside a transaction: %v, want ErrTxControl", err)
+	}
+	if err := t1.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSavepointNoProfile: an ODBC backend of unknown SQL ("ansi") cannot
+// nest; the top level works.
+func TestSavepointNoProfile(t *testing.T) {
+	ansi := profileFor(&Config{Dialect: ODBC, Options: Options{ODBCDialect: ODBC}})
+	db, mock := mockDBProfile(t, pgMock, &ansi)
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mock.ExpectBegin()
+	mock.ExpectCommit()
+	t1 := begin(t, c)
+	if _, err := c.BeginTx(context.Background(), nil); !errors.Is(err, ErrNestedTxOptions) {
+		t.Fatalf("nested BeginTx on an ansi ODBC profile: %v, want ErrNestedTxOptions", err)
+	}
+	if err := t1.Commit(); err != nil {
 		t.Fatal(err)
 	}
 }

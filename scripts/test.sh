@@ -90,7 +90,7 @@ export_dsns() {
 		set_dsn AIODB_TEST_MYSQL_REPLICAS "$(printf "$my $my" 3306 3307)" mysql_answers 3306 3307
 		set_dsn AIODB_TEST_MYSQL_APP "$(printf "$app" 3306)" mysql_answers 3306
 		set_dsn AIODB_TEST_MYSQL_APP_REPLICAS "$(printf "$app $app" 3306 3307)" mysql_answers 3306 3307
-		set_dsn AIODB_TEST_ODBC 'odbc://pg?aiodb_odbc_dialect=postgres' odbc_pg_answers
+		set_dsn AIODB_TEST_ODBC 'odbc://pg?aiodb_odbc_dialect=postgres&protocol=7.4-0&useserversideprepare=0' odbc_pg_answers
 	}
 }
 
