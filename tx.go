@@ -449,6 +449,16 @@ func (st *txStack) rawSavepoint(kind, query string) bool {
 	}
 	f := strings.Fields(strings.TrimRight(query, "; \t\r\n"))
 	name := strings.ToLower(strings.Trim(f[len(f)-1], "\"`[]"))
-	digits := strings.TrimPrefix(name, "sp_")
-	return digits == name || digits == "" || strings.Trim(digits, "0123456789") != ""
+	return !isOwnSavepoint(name)
+}
+
+// isOwnSavepoint reports whether a (lower-case) savepoint name is one aiodb
+// can generate: sp_ and a counter value, without leading zeros. bun's
+// SP_<28 hex digits> can be all decimal, but never that short.
+func isOwnSavepoint(name string) bool {
+	digits, ok := strings.CutPrefix(name, "sp_")
+	if !ok || digits == "" || len(digits) > 19 || digits[0] == '0' {
+		return false
+	}
+	return strings.Trim(digits, "0123456789") == ""
 }

@@ -14,16 +14,19 @@ func TestRawSavepoints(t *testing.T) {
 	mock.ExpectExec("SAVEPOINT sp1234").WillReturnResult(ok0)
 	mock.ExpectExec("ROLLBACK TO SAVEPOINT sp1234").WillReturnResult(ok0)
 	mock.ExpectExec(`RELEASE SAVEPOINT "SP_ab12"`).WillReturnResult(ok0)
+	mock.ExpectExec("SAVEPOINT SP_1234567890123456789012345678").WillReturnResult(ok0)
+	mock.ExpectExec("SAVEPOINT sp_01").WillReturnResult(ok0)
 	mock.ExpectExec("SAVEPOINT sp_1").WillReturnResult(ok0)
 	mock.ExpectExec("RELEASE SAVEPOINT sp_1").WillReturnResult(ok0)
 	mock.ExpectCommit()
 	t1 := begin(t, c)
-	for _, q := range []string{"SAVEPOINT sp1234", "ROLLBACK TO SAVEPOINT sp1234", `RELEASE SAVEPOINT "SP_ab12"`} {
+	for _, q := range []string{"SAVEPOINT sp1234", "ROLLBACK TO SAVEPOINT sp1234", `RELEASE SAVEPOINT "SP_ab12"`,
+		"SAVEPOINT SP_1234567890123456789012345678", "SAVEPOINT sp_01"} {
 		if _, err := t1.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	for _, q := range []string{"SAVEPOINT sp_7", "ROLLBACK TO sp_1", "COMMIT", "BEGIN", "SAVEPOINT a; COMMIT"} {
+	for _, q := range []string{"SAVEPOINT sp_7", "SAVEPOINT SP_42", "ROLLBACK TO sp_1", "COMMIT", "BEGIN", "SAVEPOINT a; COMMIT"} {
 		if _, err := t1.Exec(q); !errors.Is(err, ErrTxControl) {
 			t.Errorf("%s: %v, want ErrTxControl", q, err)
 		}
