@@ -402,9 +402,16 @@ func query(t []sig, kind string, syn sqlSyntax) stmtInfo {
 			}
 		}
 		if (s.kind == tokWord || s.kind == tokIdent) && isCall(t, i) {
-			if name := funcName(s); hasSideEffects(name, syn.dialect) {
+			name := funcName(s)
+			if hasSideEffects(name, syn.dialect) {
 				return writeStmt(kind, name+"() call")
 			}
+			if sessionFuncs[name] {
+				return writeStmt(kind, name+"() reads the state of this session, which a replica does not have")
+			}
+		}
+		if syn.dialect == MySQL && s.is(':') && i+1 < len(t) && t[i+1].is('=') {
+			return writeStmt(kind, "user variable assignment (:=)")
 		}
 	}
 	return readStmt(kind)
@@ -449,7 +456,7 @@ var (
 		"pg_backup_start": true, "pg_backup_stop": true, "pg_start_backup": true, "pg_stop_backup": true,
 		"pg_wal_replay_pause": true, "pg_wal_replay_resume": true, "pg_logical_emit_message": true,
 		"pg_import_system_collations": true, "pg_log_backend_memory_contexts": true,
-		"pg_replication_slot_advance": true,
+		"pg_replication_slot_advance": true, "pg_stat_statements_reset": true,
 	}
 	pgSideEffectPrefixes = []string{
 		"pg_advisory_", "pg_try_advisory_", "lo_", "dblink_", "pg_create_", "pg_drop_",
@@ -460,6 +467,14 @@ var (
 		"nextval": true, "setval": true, "lastval": true,
 	}
 	sqliteSideEffectFuncs = map[string]bool{"load_extension": true}
+	// sessionFuncs answer from the calling session's own state (the last
+	// generated id, the last statement's row count): asked on a replica
+	// session they silently return something else, so they stay on the primary.
+	sessionFuncs = map[string]bool{
+		"currval": true, "lastval": true, // PostgreSQL
+		"last_insert_id": true, "found_rows": true, "row_count": true, // MySQL
+		"last_insert_rowid": true, "changes": true, "total_changes": true, // SQLite
+	}
 )
 
 // hasSideEffects reports whether calling the function name (lower case) in

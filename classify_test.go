@@ -18,6 +18,13 @@ type classifyCase struct {
 }
 
 var classifyCases = []classifyCase{
+	// Session-dependent functions answer differently on a replica session.
+	{syn: synPG, query: "SELECT currval('s')", kind: "SELECT", why: "session"},
+	{syn: synPG, query: "select lastval()", kind: "SELECT", why: "session"},
+	{syn: synMy, query: "SELECT LAST_INSERT_ID()", kind: "SELECT", why: "session"},
+	{syn: synMy, query: "SELECT FOUND_ROWS()", kind: "SELECT", why: "session"},
+	{syn: synMy, query: "SELECT @x := 1", kind: "SELECT", why: "assignment"},
+	{syn: synPG, query: "SELECT pg_stat_statements_reset()", kind: "SELECT", why: "pg_stat_statements_reset"},
 	// Reads.
 	{syn: synPG, query: "SELECT 1", read: true, kind: "SELECT"},
 	{syn: synPG, query: "select * from t where id = $1", read: true, kind: "SELECT"},
@@ -30,7 +37,6 @@ var classifyCases = []classifyCase{
 	{syn: synPG, query: "select $$ insert into t values (1) $$", read: true, kind: "SELECT"},
 	{syn: synPG, query: "SELECT data ? 'k', data ?| array['a'] FROM t WHERE x = ?", read: true, kind: "SELECT"},
 	{syn: synPG, query: "SELECT substring(name FROM 1 FOR 3) FROM t", read: true, kind: "SELECT"},
-	{syn: synPG, query: "SELECT currval('s'), lastval()", read: true, kind: "SELECT"},
 	{syn: synPG, query: "SELECT t.update FROM t", read: true, kind: "SELECT"},
 	{syn: synPG, query: "WITH x AS (SELECT 1) SELECT * FROM x", read: true, kind: "WITH … SELECT"},
 	{syn: synPG, query: "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r WHERE n < 5) SELECT n FROM r", read: true, kind: "WITH … SELECT"},

@@ -56,6 +56,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	}
 	start := c.c.since()
 	r, err := b.exec(ctx, q, nargs)
+	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
 	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err

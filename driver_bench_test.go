@@ -93,7 +93,7 @@ func BenchmarkPointQuery(b *testing.B) {
 			name string
 			db   *sql.DB
 		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
-			b.Run(p.name+"/"+side.name, func(b *testing.B) {
+			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
 				b.ReportAllocs()
 				var name string
 				var score float64
@@ -115,7 +115,7 @@ func BenchmarkExec(b *testing.B) {
 			name string
 			db   *sql.DB
 		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
-			b.Run(p.name+"/"+side.name, func(b *testing.B) {
+			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
 					if _, err := side.db.Exec(q, i%1000); err != nil {
@@ -135,7 +135,7 @@ func BenchmarkScan1000(b *testing.B) {
 			name string
 			db   *sql.DB
 		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
-			b.Run(p.name+"/"+side.name, func(b *testing.B) {
+			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
 				b.ReportAllocs()
 				ctx := context.Background()
 				for b.Loop() {

@@ -8,7 +8,10 @@ import (
 
 // roRows are rows read on a read-only session. Next reports a server-side
 // read-only refusal (raised while rows stream, e.g. by nextval() on a
-// PostgreSQL standby) as ErrReadOnly. Every optional Rows interface is
+// PostgreSQL standby) as ErrReadOnly, and, for a query run outside a
+// transaction, re-runs the query once on another node when the session's
+// node fails before the first row (a standby shut down between answering
+// the query and sending its rows). Every optional Rows interface is
 // forwarded; where the backend rows lack one, the method answers exactly
 // what database/sql assumes for a driver without it, so ColumnTypes and
 // NextResultSet behave as on the raw driver.
@@ -16,6 +19,12 @@ type roRows struct {
 	driver.Rows
 	r *router
 	b *bconn
+	// rerun runs the query again elsewhere after failed's node failed
+	// with err; nil when the rows may not move (a transaction, a prepared
+	// statement) or already moved once.
+	rerun   func(failed *bconn, err error) (driver.Rows, *bconn, error)
+	started bool // a row, or the end of the rows, reached the caller
+	closed  bool // Rows is closed (a failed re-run leaves the first rows closed)
 }
 
 var (
@@ -31,9 +40,34 @@ var (
 func (r *roRows) Next(dest []driver.Value) error {
 	err := r.Rows.Next(dest)
 	if err == nil || err == io.EOF {
+		r.started = true
 		return err
 	}
+	if rerun := r.rerun; rerun != nil && !r.started && nodeFailure(r.b, err) {
+		r.rerun = nil
+		r.Close()
+		rows, nb, rerr := rerun(r.b, err)
+		switch {
+		case rerr != nil:
+			return rerr
+		case rows == nil: // not retried: the caller's context is done, …
+		case len(rows.Columns()) != len(dest):
+			rows.Close() // another shape on the other node: give up
+		default:
+			r.Rows, r.b, r.closed = rows, nb, false
+			return r.Next(dest)
+		}
+	}
 	return r.r.done(r.b, err)
+}
+
+// Close closes the backend rows once.
+func (r *roRows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.Rows.Close()
 }
 
 // HasNextResultSet forwards to the backend rows; false without the interface.
@@ -44,6 +78,7 @@ func (r *roRows) HasNextResultSet() bool {
 
 // NextResultSet forwards to the backend rows; io.EOF without the interface.
 func (r *roRows) NextResultSet() error {
+	r.rerun = nil // the first result set reached the caller
 	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
 		return n.NextResultSet()
 	}

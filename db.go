@@ -1,0 +1,109 @@
+package aiodb
+
+import (
+	"database/sql"
+	"log/slog"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// DB is a pool of connections opened with aiodb, with the helpers of the
+// Python library aio-databases: Execute, ExecuteMany, FetchAll, FetchMany,
+// FetchOne, FetchVal, Iterate, and Connection, Transaction and Replica
+// blocks that carry their connection in a context.Context.
+//
+// Every helper runs on the connection or transaction that its ctx carries
+// from an enclosing block; without one it takes a connection from the pool
+// for the one call. The pool is an ordinary *sql.DB ([DB.DB]), so the same
+// connections also serve database/sql code, sqlc, sqlx or an ORM.
+//
+// A DB is safe for concurrent use. It logs nothing itself except the
+// redacted DSN when it opens; statements are logged by the driver at debug
+// level when a logger is given ([WithLogger]).
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect        // the dialect whose column types Records decode
+	loc     *time.Location // MySQL: the location DATETIME text is read in
+}
+
+// Option configures Open.
+type Option func(*openOptions)
+
+type openOptions struct {
+	log              *slog.Logger
+	logArgs          bool
+	maxOpen, maxIdle *int
+}
+
+// WithLogger sends aiodb's log to l: the redacted DSN at info level when the
+// DB opens, every statement at debug level (operation, query text, node,
+// duration, number of arguments, error), replica health at warn level.
+// Passwords are never logged; argument values only with [WithLogArgs].
+func WithLogger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
+
+// WithLogArgs adds argument values to the statement log of [WithLogger].
+// They may hold personal data or secrets: use it for debugging only.
+func WithLogArgs() Option { return func(o *openOptions) { o.logArgs = true } }
+
+// WithMaxOpen caps the number of open connections (sql.DB.SetMaxOpenConns);
+// it overrides the DSN's aiodb_maxsize.
+func WithMaxOpen(n int) Option { return func(o *openOptions) { o.maxOpen = &n } }
+
+// WithMaxIdle sets how many idle connections the pool keeps
+// (sql.DB.SetMaxIdleConns); it overrides the DSN's aiodb_minsize.
+func WithMaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } }
+
+// Open parses dsn (see [ParseDSN]) and returns a DB over the aiodb driver.
+// Like sql.Open it connects lazily: the first statement dials the primary.
+// The pool takes its sizes from the DSN (aiodb_maxsize, aiodb_minsize), then
+// from the options, which win. Errors wrap [ErrBadDSN].
+func Open(dsn string, opts ...Option) (*DB, error) {
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c.log, c.logArgs = o.log, o.logArgs
+	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: mysqlLocation(cfg)}
+	cfg.ApplyPool(db.sql)
+	if o.maxOpen != nil {
+		db.sql.SetMaxOpenConns(*o.maxOpen)
+	}
+	if o.maxIdle != nil {
+		db.sql.SetMaxIdleConns(*o.maxIdle)
+	}
+	if o.log != nil {
+		o.log.Info("aiodb: open", "dsn", cfg.String(), "dialect", cfg.Dialect.String(), "replicas", len(cfg.Replicas))
+	}
+	return db, nil
+}
+
+// mysqlLocation is the location go-sql-driver/mysql would read DATETIME
+// values in (its loc parameter, UTC by default); Records use it to parse
+// the text the driver returns without parseTime.
+func mysqlLocation(cfg *Config) *time.Location {
+	if cfg.Dialect == MySQL {
+		if mc, err := mysql.ParseDSN(cfg.Primary.backend); err == nil && mc.Loc != nil {
+			return mc.Loc
+		}
+	}
+	return time.UTC
+}
+
+// DB returns the underlying *sql.DB: the pool the helpers use. Statements
+// sent through it directly do not see the blocks of a context; use
+// [Querier] for code that must run inside the current block.
+func (db *DB) DB() *sql.DB { return db.sql }
+
+// Close closes the pool (sql.DB.Close): idle connections are closed at once,
+// connections in use when they are returned. It stops the background replica
+// health checks.
+func (db *DB) Close() error { return db.sql.Close() }
