@@ -149,6 +149,8 @@ type bconn struct {
 	pinger    driver.Pinger
 	// broken is set when the backend reported driver.ErrBadConn.
 	broken bool
+	peek   *socketPeek // conncheck.go; made on first use
+
 }
 
 func newBconn(c driver.Conn, n *node) *bconn {

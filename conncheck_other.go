@@ -1,9 +1,13 @@
-//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+//go:build !linux
 
 package aiodb
 
 import "net"
 
-// pending cannot look at the socket on this platform; pgx's own ping of
+// socketPeek cannot look at a socket on this platform: pgx's own ping of
 // connections idle for a second is the only check.
-func pending(net.Conn) bool { return false }
+type socketPeek struct{}
+
+func newSocketPeek(net.Conn) *socketPeek { return &socketPeek{} }
+
+func (*socketPeek) pending() bool { return false }
