@@ -46,11 +46,7 @@ func (c *conn) Unwrap() driver.Conn { return c.primary.Conn }
 // ExecContext routes, guards and rewrites the statement, then runs it on the
 // backend. driver.ErrSkip from the backend is returned as is.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	b, err := c.route(ctx, query, opExec)
-	if err != nil {
-		return nil, err
-	}
-	q, nargs, err := c.c.rewrite(query, args)
+	b, q, nargs, err := c.plan(ctx, query, args, opExec)
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +62,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // the backend. A read on a replica that fails before any row arrives is
 // retried once on another node.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	b, err := c.route(ctx, query, opQuery)
-	if err != nil {
-		return nil, err
-	}
-	q, nargs, err := c.c.rewrite(query, args)
+	b, q, nargs, err := c.plan(ctx, query, args, opQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +74,17 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return nil, err
 	}
 	return rows, nil
+}
+
+// plan routes a statement (applying the read-only and transaction guards)
+// and rewrites it for the backend.
+func (c *conn) plan(ctx context.Context, query string, args []driver.NamedValue, op opKind) (*bconn, string, []driver.NamedValue, error) {
+	b, err := c.route(ctx, query, op)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	q, nargs, err := c.c.rewrite(query, args)
+	return b, q, nargs, err
 }
 
 // PrepareContext prepares the rewritten statement on the node the statement

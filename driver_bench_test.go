@@ -85,79 +85,69 @@ func nativeArg(d Dialect) string {
 	return map[Dialect]string{PostgreSQL: "$1", MySQL: "?", SQLite: "?1"}[d]
 }
 
-func BenchmarkPointQuery(b *testing.B) {
+// compare runs body as two sub-benchmarks, raw driver then aiodb, for
+// every backend pair, on a fresh 1000-row table.
+func compare(b *testing.B, body func(b *testing.B, db *sql.DB, tbl string, d Dialect)) {
 	for _, p := range benchPairs(b) {
 		tbl := benchTable(b, p)
-		q := "SELECT name, score FROM " + tbl + " WHERE id = " + nativeArg(p.dialect)
 		for _, side := range []struct {
 			name string
 			db   *sql.DB
 		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
 			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
 				b.ReportAllocs()
-				var name string
-				var score float64
-				for i := 0; b.Loop(); i++ {
-					if err := side.db.QueryRow(q, i%1000).Scan(&name, &score); err != nil {
-						b.Fatal(err)
-					}
-				}
+				body(b, side.db, tbl, p.dialect)
 			})
 		}
 	}
+}
+
+func BenchmarkPointQuery(b *testing.B) {
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, d Dialect) {
+		q := "SELECT name, score FROM " + tbl + " WHERE id = " + nativeArg(d)
+		var name string
+		var score float64
+		for i := 0; b.Loop(); i++ {
+			if err := db.QueryRow(q, i%1000).Scan(&name, &score); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkExec(b *testing.B) {
-	for _, p := range benchPairs(b) {
-		tbl := benchTable(b, p)
-		q := "UPDATE " + tbl + " SET score = score + 1 WHERE id = " + nativeArg(p.dialect)
-		for _, side := range []struct {
-			name string
-			db   *sql.DB
-		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
-			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
-				b.ReportAllocs()
-				for i := 0; b.Loop(); i++ {
-					if _, err := side.db.Exec(q, i%1000); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, d Dialect) {
+		q := "UPDATE " + tbl + " SET score = score + 1 WHERE id = " + nativeArg(d)
+		for i := 0; b.Loop(); i++ {
+			if _, err := db.Exec(q, i%1000); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkScan1000(b *testing.B) {
-	for _, p := range benchPairs(b) {
-		tbl := benchTable(b, p)
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, _ Dialect) {
 		q := "SELECT id, name, score FROM " + tbl
-		for _, side := range []struct {
-			name string
-			db   *sql.DB
-		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
-			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
-				b.ReportAllocs()
-				ctx := context.Background()
-				for b.Loop() {
-					rows, err := side.db.QueryContext(ctx, q)
-					if err != nil {
-						b.Fatal(err)
-					}
-					var id int64
-					var name string
-					var score float64
-					n := 0
-					for rows.Next() {
-						if err := rows.Scan(&id, &name, &score); err != nil {
-							b.Fatal(err)
-						}
-						n++
-					}
-					if rows.Close(); n != 1000 {
-						b.Fatalf("%d rows", n)
-					}
+		ctx := context.Background()
+		for b.Loop() {
+			rows, err := db.QueryContext(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var id int64
+			var name string
+			var score float64
+			n := 0
+			for rows.Next() {
+				if err := rows.Scan(&id, &name, &score); err != nil {
+					b.Fatal(err)
 				}
-			})
+				n++
+			}
+			if rows.Close(); n != 1000 {
+				b.Fatalf("%d rows", n)
+			}
 		}
-	}
+	})
 }
