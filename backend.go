@@ -186,6 +186,27 @@ func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue
 	return nil, driver.ErrSkip
 }
 
+// execSQL runs a statement without arguments (transaction control, session
+// settings), through a prepared statement when the driver has no Exec of
+// its own (odbc).
+func (b *bconn) execSQL(ctx context.Context, sql string) error {
+	_, err := b.exec(ctx, sql, nil)
+	if err != driver.ErrSkip {
+		return err
+	}
+	s, err := b.prepare(ctx, sql)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if se, ok := s.(driver.StmtExecContext); ok {
+		_, err = se.ExecContext(ctx, nil)
+	} else {
+		_, err = legacy(ctx, nil, s.Exec) //nolint:staticcheck // legacy drivers
+	}
+	return b.note(err)
+}
+
 func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if b.queryer != nil {
 		r, err := b.queryer.QueryContext(ctx, query, args)

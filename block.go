@@ -39,8 +39,9 @@ type Executor interface {
 // innermost *sql.Tx inside a Transaction block, the *sql.Conn inside a
 // Connection block, the pool (*sql.DB) outside any block. Its dynamic type is
 // one of those three, so it can be wrapped for libraries that want their own
-// types (sqlx.Tx{Tx: tx, Mapper: …}). Give it to sqlc's New so generated code
-// runs inside the block:
+// types (sqlx: &sqlx.Tx{Tx: tx, Mapper: m}, &sqlx.Conn{Conn: c, Mapper: m},
+// sqlx.NewDb(pool, "aiodb")). Give it to sqlc's New so generated code runs
+// inside the block:
 //
 //	err := db.Transaction(ctx, func(ctx context.Context) error {
 //		q := store.New(aiodb.Querier(ctx, db))

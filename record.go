@@ -35,9 +35,14 @@ import (
 // typed), except that a column declared BOOLEAN or BOOL gives bool and one
 // declared NUMERIC or DECIMAL gives a string. The ODBC driver reports no
 // column types, so ODBC values are its own with integers widened to int64 and
-// text and binary both as string.
+// text and binary both as string. A time.Time keeps the location its driver
+// gives it: UTC for PostgreSQL dates and timestamps but the local zone for
+// timestamptz (pgx), the DSN's loc for MySQL (UTC by default), UTC on
+// SQLite, the local zone on ODBC; compare instants with time.Time.Equal.
 //
-// A Record is immutable and safe to share between goroutines.
+// A Record is immutable and safe to share between goroutines. The records
+// of one result take their values from shared blocks of 256 values, so a
+// Record kept on its own keeps its block alive.
 type Record struct {
 	cols *columns
 	vals []any
@@ -53,6 +58,7 @@ type columns struct {
 // below it Get scans the names.
 const indexFrom = 8
 
+// newColumns indexes the column names of a result.
 func newColumns(names []string) *columns {
 	c := &columns{names: names}
 	if len(names) >= indexFrom {

@@ -239,7 +239,7 @@ func (c *conn) session(ctx context.Context, n *node) (*bconn, error) {
 	}
 	b := newBconn(raw, n)
 	if ro := c.c.prof.readOnly; ro != "" {
-		if _, err := b.exec(ctx, ro, nil); err != nil {
+		if err := b.execSQL(ctx, ro); err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("aiodb: make session on %s read-only: %w", n.URL, err)
 		}

@@ -218,7 +218,7 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 func (st *txStack) run(sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
 	defer cancel()
-	err := st.exec(ctx, sql)
+	err := st.b.execSQL(ctx, sql)
 	if err == nil {
 		return nil
 	}
@@ -230,27 +230,6 @@ func (st *txStack) run(sql string) error {
 		return notBadConn(fmt.Errorf("%s: %w", sql, err))
 	}
 	return fmt.Errorf("aiodb: %s: %w", sql, err)
-}
-
-// exec runs sql on the transaction's backend connection, through a prepared
-// statement when the driver has no Exec of its own (odbc).
-func (st *txStack) exec(ctx context.Context, sql string) error {
-	b := st.b
-	_, err := b.exec(ctx, sql, nil)
-	if err != driver.ErrSkip {
-		return err
-	}
-	s, err := b.prepare(ctx, sql)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if se, ok := s.(driver.StmtExecContext); ok {
-		_, err = se.ExecContext(ctx, nil)
-	} else {
-		_, err = legacy(ctx, nil, s.Exec) //nolint:staticcheck // legacy drivers
-	}
-	return b.note(err)
 }
 
 // reap rolls back the outermost open level at depth ≥ from whose BeginTx
