@@ -1,8 +1,11 @@
 package aiodb
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -394,4 +397,9 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// sortedKeys returns m's keys in order, for deterministic output and messages.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
 }
