@@ -179,7 +179,8 @@ func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue
 		r, err := b.execer.ExecContext(ctx, query, args)
 		return r, b.note(err)
 	}
-	if e, ok := b.Conn.(driver.Execer); ok { //nolint:staticcheck // legacy drivers (odbc) have only Execer
+	//lint:ignore SA1019 legacy drivers (odbc) have only Execer
+	if e, ok := b.Conn.(driver.Execer); ok {
 		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Result, error) { return e.Exec(query, v) })
 		return r, b.note(err)
 	}
@@ -202,7 +203,7 @@ func (b *bconn) execSQL(ctx context.Context, sql string) error {
 	if se, ok := s.(driver.StmtExecContext); ok {
 		_, err = se.ExecContext(ctx, nil)
 	} else {
-		_, err = legacy(ctx, nil, s.Exec) //nolint:staticcheck // legacy drivers
+		_, err = legacy(ctx, nil, s.Exec) //lint:ignore SA1019 legacy drivers
 	}
 	return b.note(err)
 }
@@ -212,7 +213,8 @@ func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValu
 		r, err := b.queryer.QueryContext(ctx, query, args)
 		return r, b.note(err)
 	}
-	if q, ok := b.Conn.(driver.Queryer); ok { //nolint:staticcheck // legacy drivers have only Queryer
+	//lint:ignore SA1019 legacy drivers have only Queryer
+	if q, ok := b.Conn.(driver.Queryer); ok {
 		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Rows, error) { return q.Query(query, v) })
 		return r, b.note(err)
 	}
@@ -247,7 +249,7 @@ func (b *bconn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t, err := b.Conn.Begin() //nolint:staticcheck // legacy drivers have only Begin
+	t, err := b.Conn.Begin() //lint:ignore SA1019 legacy drivers have only Begin
 	return t, b.note(err)
 }
 

@@ -87,12 +87,6 @@ func (f *rtNode) count(q string) int {
 	return n
 }
 
-func (f *rtNode) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.log = nil
-}
-
 type rtConn struct {
 	f      *rtNode
 	gen    int

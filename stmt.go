@@ -73,7 +73,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if se, ok := s.si.(driver.StmtExecContext); ok {
 		r, err = se.ExecContext(ctx, nargs)
 	} else {
-		r, err = legacy(ctx, nargs, s.si.Exec) //nolint:staticcheck // legacy drivers
+		r, err = legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
 	}
 	return r, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 }
@@ -91,7 +91,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if sq, ok := s.si.(driver.StmtQueryContext); ok {
 		rows, err = sq.QueryContext(ctx, nargs)
 	} else {
-		rows, err = legacy(ctx, nargs, s.si.Query) //nolint:staticcheck // legacy drivers
+		rows, err = legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
 	}
 	if err != nil {
 		return nil, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))

@@ -240,7 +240,7 @@ func (e *nestedEnv) rawExec(q string) error {
 			return err
 		}
 		defer s.Close()
-		_, err = s.Exec(nil) //nolint:staticcheck // the legacy interface every driver has
+		_, err = s.Exec(nil) //lint:ignore SA1019 the legacy interface every driver has
 		return err
 	})
 }

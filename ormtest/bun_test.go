@@ -74,8 +74,8 @@ func TestBun(t *testing.T) {
 			t.Fatalf("Select = %+v", u)
 		}
 		var list []bunUser
-		if err := db.NewSelect().Model(&list).Where("id IN (?)", bun.In([]int64{users[0].ID, users[2].ID})).Order("id ASC").Scan(ctx); err != nil {
-			t.Fatalf("Select bun.In: %v", err)
+		if err := db.NewSelect().Model(&list).Where("id IN (?)", bun.List([]int64{users[0].ID, users[2].ID})).Order("id ASC").Scan(ctx); err != nil {
+			t.Fatalf("Select bun.List: %v", err)
 		}
 		if len(list) != 2 || list[0].Name != "alice" || list[1].Name != "carol" || list[1].Email != nil {
 			t.Fatalf("Select bun.In = %+v", list)

@@ -253,14 +253,3 @@ func testCtx(t *testing.T) context.Context {
 // for a placeholder or a quote: it must come back unchanged.
 const tricky = `it's 50% done? $1 :name @p1 %s \ "q" ?`
 
-// count returns the number of rows of table.
-func count(t *testing.T, db interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, ctx context.Context, table string) int {
-	t.Helper()
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
-}
