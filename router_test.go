@@ -831,10 +831,9 @@ func TestReplicaRetryOnce(t *testing.T) {
 			t.Fatalf("read %d: %v", i, err)
 		}
 	}
-	// Rows that fail before the first row.
-	cl.node("r2").mu.Lock()
-	cl.node("r2").failRows = 1
-	cl.node("r2").mu.Unlock()
+	// Rows that fail before the first row, on one node: the read runs again
+	// elsewhere. (With both failing once, the retry could meet the other
+	// failure, or a background probe could have consumed it: not deterministic.)
 	cl.node("r1").mu.Lock()
 	cl.node("r1").failRows = 1
 	cl.node("r1").mu.Unlock()
