@@ -252,4 +252,3 @@ func testCtx(t *testing.T) context.Context {
 // tricky is a string value full of what a placeholder rewriter could take
 // for a placeholder or a quote: it must come back unchanged.
 const tricky = `it's 50% done? $1 :name @p1 %s \ "q" ?`
-
