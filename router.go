@@ -218,10 +218,30 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		return c.primary, nil
 	}
 	r.debug("no replica", "reason", reason)
+	last := r.lastFailure()
 	if lastErr != nil {
-		return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none (last error: %s)", ErrNoReplica, r.c.primary.redact(lastErr))
+		last = r.c.primary.redact(lastErr)
+	}
+	if last != "" {
+		return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none (last error: %s)", ErrNoReplica, last)
 	}
 	return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none", ErrNoReplica)
+}
+
+// lastFailure is the recorded error of the first replica that is out, for
+// a statement that found every replica already out (the health checker or
+// another connection saw them fail first).
+func (r *router) lastFailure() string {
+	for _, n := range r.nodes {
+		h := &n.health
+		h.mu.Lock()
+		e := h.lastErr
+		h.mu.Unlock()
+		if e != "" {
+			return e
+		}
+	}
+	return ""
 }
 
 // session returns this connection's read-only session on n, opening it.
