@@ -286,3 +286,24 @@ func TestPgxOptionArguments(t *testing.T) {
 		t.Errorf("? style with an option: %d %v", n, err)
 	}
 }
+
+// TestStatsNeedsNoConnection: Stats reaches the connector through
+// db.Driver(), so it answers while the only pooled connection is held.
+func TestStatsNeedsNoConnection(t *testing.T) {
+	db := sqliteMemory(t)
+	db.SetMaxOpenConns(1)
+	sc, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	st, err := Stats(db)
+	if err != nil || len(st) != 1 || !st[0].Primary {
+		t.Fatalf("Stats: %+v %v", st, err)
+	}
+	raw, _ := sql.Open("sqlite", ":memory:")
+	defer raw.Close()
+	if _, err := Stats(raw); err == nil {
+		t.Error("Stats of a non-aiodb *sql.DB succeeded")
+	}
+}

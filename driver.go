@@ -55,8 +55,11 @@ func init() {
 }
 
 // Driver is the aiodb driver. Its zero value is ready to use; database/sql
-// has it registered as "aiodb".
-type Driver struct{}
+// has it registered as "aiodb". The Driver that a *sql.DB's Driver method
+// returns also knows that DB's connector, which is how Stats finds it.
+type Driver struct {
+	c *connector
+}
 
 var (
 	_ driver.Driver        = Driver{}
@@ -194,7 +197,7 @@ func (n *node) connectError(err error) error {
 }
 
 // Driver returns the aiodb driver.
-func (c *connector) Driver() driver.Driver { return Driver{} }
+func (c *connector) Driver() driver.Driver { return Driver{c: c} }
 
 // Close stops background checks and drops the in-memory SQLite database;
 // sql.DB.Close calls it.

@@ -1122,29 +1122,16 @@ type NodeStats struct {
 }
 
 // Stats reports every node of db, which must have been opened with aiodb:
-// the primary first, then the replicas in DSN order. It borrows a
-// connection from the pool to reach db's connector, and starts the health
+// the primary first, then the replicas in DSN order. It needs no
+// connection (it works while every server is down), and starts the health
 // checks if no statement has yet (they start with the first statement
 // routed to a replica).
 func Stats(db *sql.DB) ([]NodeStats, error) {
-	sc, err := db.Conn(context.Background())
-	if err != nil {
-		return nil, err
+	d, ok := db.Driver().(Driver)
+	if !ok || d.c == nil {
+		return nil, fmt.Errorf("aiodb: Stats of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
 	}
-	defer sc.Close()
-	var c *connector
-	err = sc.Raw(func(dc any) error {
-		ac, ok := dc.(*conn)
-		if !ok {
-			return fmt.Errorf("aiodb: Stats of a *sql.DB whose driver is %T, not aiodb", db.Driver())
-		}
-		c = ac.c
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.router.stats(), nil
+	return d.c.router.stats(), nil
 }
 
 func (r *router) stats() []NodeStats {
