@@ -627,3 +627,6 @@ func setCommits(t []sig) bool {
 	}
 	return false
 }
+
+// classify classifies a statement with the backend's SQL syntax (cached).
+func (c *connector) classify(query string) stmtInfo { return c.classes.get(query) }

@@ -1,0 +1,311 @@
+package aiodb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Node health. A node that fails (it refused a connection, or a session
+// broke) is taken out at once and for a back-off period; statements skip it.
+// The background checker (one goroutine per connector, started by the first
+// statement routed to a replica or the first Stats, stopped by
+// connector.Close) re-admits it only after a successful half-open probe on a
+// fresh connection; each failed probe doubles the back-off (1s, 2s, 4s … 1m).
+// The checker also measures every replica's lag at the health interval
+// (lag.go).
+
+// router holds the replica nodes' health and the choice policy for one
+// connector, and runs the background health checks.
+type router struct {
+	c     *connector
+	nodes []*node // replicas
+	rr    atomic.Uint32
+
+	// minBackoff and maxBackoff bound a node's time out; tests shorten them.
+	minBackoff, maxBackoff time.Duration
+	// probeFunc, when set (by tests, before the first statement), replaces
+	// the checker's probe of a replica: connect and measure lag.
+	probeFunc func(ctx context.Context, n *node) (lag time.Duration, known bool, err error)
+
+	mu      sync.Mutex // guards starting and closing the checker
+	running atomic.Bool
+	closed  atomic.Bool
+	ctx     context.Context // cancelled by close
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// nodeHealth is one node's health and counters.
+type nodeHealth struct {
+	served, failures atomic.Int64
+	gen              atomic.Uint64 // bumped when the node is taken out
+
+	mu        sync.Mutex
+	down      bool      // taken out; only a probe re-admits it
+	downUntil time.Time // when the next half-open probe may run
+	backoff   time.Duration
+	lastErr   string
+	lag       time.Duration
+	lagKnown  bool
+}
+
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+func newRouter(c *connector) *router {
+	r := &router{c: c, nodes: c.replicas, minBackoff: minBackoff, maxBackoff: maxBackoff}
+	r.ctx, r.stop = context.WithCancel(context.Background())
+	return r
+}
+
+// start starts the health checker, once, unless the router is closed or has
+// no replica. The first statement routed to a replica calls it.
+func (r *router) start() {
+	if len(r.nodes) == 0 || r.running.Load() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running.Load() || r.closed.Load() {
+		return
+	}
+	r.running.Store(true)
+	r.wg.Add(1)
+	go r.checkLoop()
+}
+
+// close stops the health checks and waits for them.
+func (r *router) close() {
+	r.mu.Lock()
+	r.closed.Store(true)
+	r.mu.Unlock()
+	r.stop()
+	r.wg.Wait()
+}
+
+// next returns the next usable replica by the DSN's policy, else the
+// primary when allowed, else nil.
+func (r *router) next(avoid *node) *node {
+	if k := len(r.nodes); k > 0 {
+		if r.c.cfg.Options.Policy == Random {
+			var ok [16]*node
+			usable := ok[:0]
+			for _, n := range r.nodes {
+				if n != avoid && r.usable(n) {
+					usable = append(usable, n)
+				}
+			}
+			if len(usable) > 0 {
+				return usable[rand.IntN(len(usable))]
+			}
+		} else {
+			start := int(r.rr.Add(1) - 1)
+			for i := range k {
+				n := r.nodes[(start+i)%k]
+				if n != avoid && r.usable(n) {
+					return n
+				}
+			}
+		}
+		if !r.c.cfg.Options.Fallback {
+			return nil
+		}
+	}
+	if avoid == r.c.primary {
+		return nil
+	}
+	return r.c.primary
+}
+
+// usable reports whether a replica is up and, with a lag limit, close enough.
+func (r *router) usable(n *node) bool {
+	h := &n.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		// Only the checker re-admits a node; without a running checker
+		// (a connector already closed) the back-off alone decides.
+		if r.running.Load() && !r.closed.Load() || time.Now().Before(h.downUntil) {
+			return false
+		}
+	}
+	max := r.c.cfg.Options.MaxLag
+	return max == 0 || (h.lagKnown && h.lag <= max)
+}
+
+// fail takes a node out after a failed connection or statement. A node
+// already out stays out as it is: the checker's probes set its back-off.
+func (r *router) fail(n *node, err error) {
+	if n.primary {
+		return
+	}
+	h := &n.health
+	h.failures.Add(1)
+	h.mu.Lock()
+	if h.down {
+		h.mu.Unlock()
+		return
+	}
+	h.down, h.backoff = true, r.minBackoff
+	h.downUntil = time.Now().Add(h.backoff)
+	h.lastErr = n.redact(err)
+	h.gen.Add(1)
+	d := h.backoff
+	h.mu.Unlock()
+	r.warn("replica down", "node", n.URL, "for", d, "err", n.redact(err))
+}
+
+// probed records the result of a probe: a failure takes the node out or,
+// when it was out already (a half-open probe), doubles its back-off; a
+// success re-admits it and records its lag.
+func (r *router) probed(n *node, lag time.Duration, known bool, err error) {
+	h := &n.health
+	if err != nil {
+		h.failures.Add(1)
+		h.mu.Lock()
+		if h.down {
+			h.backoff = min(max(2*h.backoff, r.minBackoff), r.maxBackoff)
+		} else {
+			h.down, h.backoff = true, r.minBackoff
+			h.gen.Add(1)
+		}
+		h.downUntil = time.Now().Add(h.backoff)
+		h.lastErr = n.redact(err)
+		d := h.backoff
+		h.mu.Unlock()
+		r.warn("replica probe failed", "node", n.URL, "retry_in", d, "err", n.redact(err))
+		return
+	}
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.backoff, h.lastErr = false, time.Time{}, 0, ""
+	h.lag, h.lagKnown = lag, known
+	h.mu.Unlock()
+	if was {
+		r.warn("replica up", "node", n.URL)
+	}
+	if max := r.c.cfg.Options.MaxLag; max > 0 && (!known || lag > max) {
+		r.debug("replica lagging", "node", n.URL, "lag", lag, "known", known, "max", max)
+	}
+}
+
+// done counts a statement against its node and translates a server's
+// read-only refusal into ErrReadOnly. driver.ErrSkip passes unchanged.
+func (r *router) done(b *bconn, err error) error {
+	if err == nil {
+		b.node.health.served.Add(1)
+		return nil
+	}
+	if err == driver.ErrSkip {
+		return err
+	}
+	if readOnlyRefusal(err) {
+		return fmt.Errorf("%w: refused by %s, whose session or server is read-only: %w", ErrReadOnly, b.node.URL, err)
+	}
+	return err
+}
+
+// wrapRows returns the backend's rows as they are, except on a read-only
+// session, where Next reports a server read-only refusal as ErrReadOnly.
+// Prepared statements use it; conn.query also retries.
+func (r *router) wrapRows(c *conn, b *bconn, rows driver.Rows) driver.Rows {
+	if b == c.primary {
+		return rows
+	}
+	return &roRows{Rows: rows, r: r, b: b}
+}
+
+// redact returns err's message without n's password.
+func (n *node) redact(err error) string {
+	msg := err.Error()
+	if n.secret != "" {
+		msg = strings.ReplaceAll(msg, n.secret, "xxxxx")
+	}
+	return msg
+}
+
+// probeTimeout bounds one probe: the health interval, but at least 2s (a
+// loaded machine must not flap nodes) and at most 10s.
+func (r *router) probeTimeout() time.Duration {
+	return min(max(r.c.cfg.Options.HealthInterval, 2*time.Second), 10*time.Second)
+}
+
+// checkLoop probes, at the health interval, every replica that is up (its
+// lag) and every replica whose back-off ran out (half-open).
+func (r *router) checkLoop() {
+	defer r.wg.Done()
+	p := &prober{r: r, conns: make([]*bconn, len(r.nodes)), modes: make([]lagMode, len(r.nodes))}
+	defer p.close()
+	t := time.NewTicker(r.c.cfg.Options.HealthInterval)
+	defer t.Stop()
+	for {
+		p.round()
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *router) debug(msg string, args ...any) {
+	if r.c.log != nil {
+		r.c.log.Debug("aiodb: "+msg, args...)
+	}
+}
+
+func (r *router) warn(msg string, args ...any) {
+	if r.c.log != nil {
+		r.c.log.Warn("aiodb: "+msg, args...)
+	}
+}
+
+// NodeStats describes one node of a *sql.DB opened with aiodb.
+type NodeStats struct {
+	URL      string        // redacted
+	Primary  bool          // the primary; false for replicas
+	Healthy  bool          // usable for reads: not down and, with aiodb_max_lag, within it (the primary: always)
+	Down     bool          // taken out after a failure, until a probe re-admits it
+	Served   int64         // statements that ran on the node
+	Failures int64         // connection or session failures and failed probes
+	Lag      time.Duration // last measured replication lag (0 when unknown)
+	LagKnown bool          // whether Lag was measured
+	LastErr  string        // the error that took the node out (redacted)
+}
+
+// Stats reports every node of db, which must have been opened with aiodb:
+// the primary first, then the replicas in DSN order. It needs no
+// connection (it works while every server is down), and starts the health
+// checks if no statement has yet (they start with the first statement
+// routed to a replica).
+func Stats(db *sql.DB) ([]NodeStats, error) {
+	d, ok := db.Driver().(Driver)
+	if !ok || d.c == nil {
+		return nil, fmt.Errorf("aiodb: Stats of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	}
+	return d.c.router.stats(), nil
+}
+
+func (r *router) stats() []NodeStats {
+	r.start() // health is measured from the first statement on a replica, or from the first Stats
+	out := make([]NodeStats, 0, 1+len(r.nodes))
+	for _, n := range append([]*node{r.c.primary}, r.nodes...) {
+		h := &n.health
+		s := NodeStats{URL: n.URL, Primary: n.primary, Served: h.served.Load(), Failures: h.failures.Load()}
+		s.Healthy = n.primary || r.usable(n)
+		h.mu.Lock()
+		s.Down, s.Lag, s.LagKnown, s.LastErr = h.down, h.lag, h.lagKnown, h.lastErr
+		h.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,438 @@
+package aiodb
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Replication lag, measured by the health checker against the primary's
+// position (see the README's "Lag" section for the method per backend).
+
+// lagMode is how a replica's lag is measured.
+type lagMode uint8
+
+const (
+	lagAuto        lagMode = iota // by dialect: PostgreSQL LSN, MariaDB GTID
+	lagReplicaStat                // MySQL: SHOW REPLICA STATUS
+	lagSlaveStat                  // MySQL before 8.0.22: SHOW SLAVE STATUS
+	lagNone                       // cannot be measured (no privilege): unknown
+)
+
+// position is a primary's or replica's replication position: a PostgreSQL
+// WAL LSN or a MariaDB GTID position (domain → sequence number).
+type position struct {
+	lsn  uint64
+	gtid map[uint64]uint64 // nil for an LSN
+	raw  string            // as the server wrote it
+	ok   bool
+}
+
+// le reports whether every transaction of p is in q.
+func (p position) le(q position) bool {
+	if !p.ok || !q.ok {
+		return false
+	}
+	if p.gtid == nil && q.gtid == nil {
+		return p.lsn <= q.lsn
+	}
+	for d, s := range p.gtid {
+		if q.gtid[d] < s {
+			return false
+		}
+	}
+	return true
+}
+
+func (p position) equal(q position) bool { return p.le(q) && q.le(p) }
+
+// posMark says that the primary was at pos at time at.
+type posMark struct {
+	pos position
+	at  time.Time
+}
+
+const maxHistory = 256
+
+// prober is the checker's state; only checkLoop's goroutine and the probes
+// of one round (each on its own replica index) use it.
+type prober struct {
+	r       *router
+	primary *bconn   // the checker's connection to the primary (lag reference)
+	conns   []*bconn // the checker's connection to each replica
+	modes   []lagMode
+	noPos   bool      // the primary has no position query (MySQL, SQLite, ODBC)
+	hist    []posMark // the primary's recent positions, oldest first
+}
+
+func (p *prober) close() {
+	if p.primary != nil {
+		p.primary.Close()
+	}
+	for _, b := range p.conns {
+		if b != nil {
+			b.Close()
+		}
+	}
+}
+
+// round probes the replicas that are due, concurrently, after reading the
+// primary's position.
+func (p *prober) round() {
+	r := p.r
+	now := time.Now()
+	var due []int
+	for i, n := range r.nodes {
+		h := &n.health
+		h.mu.Lock()
+		if !h.down || !now.Before(h.downUntil) {
+			due = append(due, i)
+		}
+		h.mu.Unlock()
+	}
+	if len(due) == 0 {
+		return
+	}
+	var pos position
+	if r.probeFunc == nil {
+		pos = p.primaryPosition()
+		if pos.ok {
+			if k := len(p.hist); k > 0 && p.hist[k-1].pos.equal(pos) {
+				p.hist[k-1].at = now
+			} else {
+				p.hist = append(p.hist, posMark{pos, now})
+				if len(p.hist) > maxHistory {
+					p.hist = append(p.hist[:0], p.hist[len(p.hist)-maxHistory:]...)
+				}
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, i := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.probe(i, pos, now)
+		}()
+	}
+	wg.Wait()
+}
+
+// primaryPosition reads the primary's replication position, or returns a
+// position that is not ok.
+func (p *prober) primaryPosition() position {
+	if p.noPos {
+		return position{}
+	}
+	var q string
+	switch p.r.c.prof.syntax.dialect {
+	case PostgreSQL:
+		q = "SELECT pg_current_wal_flush_lsn()::text"
+	case MySQL:
+		q = "SELECT @@gtid_binlog_pos"
+	default:
+		p.noPos = true
+		return position{}
+	}
+	r := p.r
+	ctx, cancel := context.WithTimeout(r.ctx, r.probeTimeout())
+	defer cancel()
+	if p.primary == nil {
+		raw, err := r.c.primary.backend.Connect(ctx)
+		if err != nil {
+			r.debug("primary position unknown", "node", r.c.primary.URL, "err", r.c.primary.redact(err))
+			return position{}
+		}
+		p.primary = newBconn(raw, r.c.primary)
+	}
+	row, err := queryRow(ctx, p.primary, q)
+	if err == nil && len(row) == 1 {
+		if pos, ok := parsePosition(row[0]); ok {
+			return pos
+		}
+		p.noPos = true // NULL: no binary log
+		return position{}
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1193 {
+		p.noPos = true // MySQL: no @@gtid_binlog_pos
+		return position{}
+	}
+	if err != nil && !serverError(err) {
+		p.primary.Close()
+		p.primary = nil
+	}
+	return position{} // a standby "primary" (55000), or down
+}
+
+// probe checks replica i: a half-open probe of a node that is out uses a
+// fresh connection; a node that answers is (re-)admitted with its lag.
+func (p *prober) probe(i int, pos position, roundStart time.Time) {
+	r := p.r
+	n := r.nodes[i]
+	ctx, cancel := context.WithTimeout(r.ctx, r.probeTimeout())
+	defer cancel()
+	if r.probeFunc != nil {
+		lag, known, err := r.probeFunc(ctx, n)
+		if r.ctx.Err() == nil {
+			r.probed(n, lag, known, err)
+		}
+		return
+	}
+	n.health.mu.Lock()
+	down := n.health.down
+	n.health.mu.Unlock()
+	if b := p.conns[i]; b != nil && (down || b.broken || !b.valid()) {
+		b.Close()
+		p.conns[i] = nil
+	}
+	if p.conns[i] == nil {
+		raw, err := n.backend.Connect(ctx)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.probed(n, 0, false, n.connectError(err))
+			}
+			return
+		}
+		p.conns[i] = newBconn(raw, n)
+	}
+	lag, known, err := p.measure(ctx, i, pos, roundStart)
+	if err != nil && serverError(err) && !nodeFailure(p.conns[i], err) {
+		// The node answers but will not say its lag (no privilege, …).
+		r.debug("replica lag unknown", "node", n.URL, "err", n.redact(err))
+		lag, known, err = 0, false, nil
+	}
+	if err != nil {
+		p.conns[i].Close()
+		p.conns[i] = nil
+	}
+	if r.ctx.Err() == nil {
+		r.probed(n, lag, known, err)
+	}
+}
+
+// measure measures replica i's lag behind the primary. The bound is the
+// smaller of: the age of the newest primary position the replica has
+// replayed (from the checker's history), and the replica's own estimate
+// (PostgreSQL: time since the last replayed commit; MariaDB: how long
+// MASTER_GTID_WAIT took to reach the primary's current position). A replica
+// at or past the primary's current position has lag 0.
+func (p *prober) measure(ctx context.Context, i int, pos position, roundStart time.Time) (time.Duration, bool, error) {
+	b := p.conns[i]
+	switch p.r.c.prof.syntax.dialect {
+	case PostgreSQL:
+		return p.measurePostgres(ctx, b, pos)
+	case MySQL:
+		return p.measureMySQL(ctx, i, b, pos, roundStart)
+	}
+	return 0, true, b.ping(ctx)
+}
+
+func (p *prober) measurePostgres(ctx context.Context, b *bconn, pos position) (time.Duration, bool, error) {
+	row, err := queryRow(ctx, b, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,
+		pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn(),
+		EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8`)
+	if err != nil || len(row) != 4 {
+		return 0, false, err
+	}
+	if rec, _ := row[0].(bool); !rec {
+		return 0, true, nil // not a standby: nothing to lag behind
+	}
+	replay, ok := parsePosition(row[1])
+	if !ok {
+		return 0, false, nil
+	}
+	if pos.ok && pos.le(replay) {
+		return 0, true, nil
+	}
+	lag, known := lagFrom(p.hist, replay)
+	if secs, ok := floatValue(row[3]); ok {
+		if d := seconds(secs); !known || d < lag {
+			lag, known = d, true
+		}
+	}
+	if !pos.ok && !known {
+		// Without the primary's position, a standby that replayed all it
+		// received is as fresh as it can be.
+		if caughtUp, _ := row[2].(bool); caughtUp {
+			return 0, true, nil
+		}
+	}
+	return lag, known, nil
+}
+
+func (p *prober) measureMySQL(ctx context.Context, i int, b *bconn, pos position, roundStart time.Time) (time.Duration, bool, error) {
+	switch p.modes[i] {
+	case lagNone:
+		return 0, false, b.ping(ctx)
+	case lagReplicaStat, lagSlaveStat:
+		return p.replicaStatus(ctx, i, b)
+	}
+	row, err := queryRow(ctx, b, "SELECT @@gtid_current_pos")
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1193 { // MySQL, not MariaDB
+		p.modes[i] = lagReplicaStat
+		return p.replicaStatus(ctx, i, b)
+	}
+	if err != nil || len(row) != 1 {
+		return 0, false, err
+	}
+	cur, ok := parsePosition(row[0])
+	if !ok || cur.gtid == nil {
+		return 0, false, nil
+	}
+	if !pos.ok {
+		lag, known := lagFrom(p.hist, cur)
+		return lag, known, nil
+	}
+	if pos.le(cur) {
+		return 0, true, nil
+	}
+	wait := min(max(p.r.c.cfg.Options.MaxLag, 500*time.Millisecond)+100*time.Millisecond, p.r.probeTimeout()/2)
+	row, err = queryRow(ctx, b, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos.raw, wait.Seconds()))
+	if err != nil || len(row) != 1 {
+		return 0, false, err
+	}
+	if res, ok := floatValue(row[0]); ok && res == 0 {
+		return time.Since(roundStart), true, nil
+	}
+	// Not there within wait: the lag is at least wait, and at most the
+	// age of the newest primary position the replica has; report the latter.
+	lag, _ := lagFrom(p.hist, cur)
+	return max(lag, wait), true, nil
+}
+
+// replicaStatus reads MySQL's Seconds_Behind_Source (…_Master).
+func (p *prober) replicaStatus(ctx context.Context, i int, b *bconn) (time.Duration, bool, error) {
+	q := "SHOW REPLICA STATUS"
+	if p.modes[i] == lagSlaveStat {
+		q = "SHOW SLAVE STATUS"
+	}
+	rows, err := b.query(ctx, q, nil)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch {
+		case me.Number == 1064 && p.modes[i] == lagReplicaStat:
+			p.modes[i] = lagSlaveStat
+			return p.replicaStatus(ctx, i, b)
+		case me.Number == 1227 || me.Number == 1044 || me.Number == 1045:
+			p.modes[i] = lagNone // no privilege: the lag stays unknown
+		}
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	cols := rows.Columns()
+	vals := make([]driver.Value, len(cols))
+	if err := rows.Next(vals); err == io.EOF {
+		return 0, true, nil // not a replica: no lag
+	} else if err != nil {
+		return 0, false, err
+	}
+	for j, name := range cols {
+		if name == "Seconds_Behind_Source" || name == "Seconds_Behind_Master" {
+			secs, ok := floatValue(vals[j])
+			return seconds(secs), ok, nil // NULL: replication stopped
+		}
+	}
+	return 0, false, nil
+}
+
+// lagFrom returns the age of the newest recorded primary position that the
+// replica position at has reached, if any.
+func lagFrom(hist []posMark, at position) (time.Duration, bool) {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].pos.le(at) {
+			return time.Since(hist[i].at), true
+		}
+	}
+	return 0, false
+}
+
+// queryRow runs q on b and returns its first row (nil if none).
+func queryRow(ctx context.Context, b *bconn, q string) ([]driver.Value, error) {
+	rows, err := b.query(ctx, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	vals := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(vals); err == io.EOF {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+// parsePosition parses a PostgreSQL LSN ("16/B374D848") or a MariaDB GTID
+// position ("0-1-2312,1-2-7").
+func parsePosition(v driver.Value) (position, bool) {
+	s, ok := stringValue(v)
+	if !ok {
+		return position{}, false
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return position{gtid: map[uint64]uint64{}, ok: true}, true // an empty GTID position
+	}
+	if hi, lo, ok := strings.Cut(s, "/"); ok {
+		h, err1 := strconv.ParseUint(hi, 16, 32)
+		l, err2 := strconv.ParseUint(lo, 16, 32)
+		if err1 != nil || err2 != nil {
+			return position{}, false
+		}
+		return position{lsn: h<<32 | l, raw: s, ok: true}, true
+	}
+	pos := position{gtid: map[uint64]uint64{}, raw: s, ok: true}
+	for g := range strings.SplitSeq(s, ",") {
+		parts := strings.Split(strings.TrimSpace(g), "-")
+		if len(parts) != 3 {
+			return position{}, false
+		}
+		d, err1 := strconv.ParseUint(parts[0], 10, 32)
+		_, err2 := strconv.ParseUint(parts[1], 10, 32)
+		seq, err3 := strconv.ParseUint(parts[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return position{}, false
+		}
+		pos.gtid[d] = max(pos.gtid[d], seq)
+	}
+	return pos, true
+}
+
+func stringValue(v driver.Value) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
+}
+
+// floatValue converts a number column (float, integer or text; NULL is not ok).
+func floatValue(v driver.Value) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	case []byte, string:
+		s, _ := stringValue(v)
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func seconds(s float64) time.Duration { return time.Duration(max(s, 0) * float64(time.Second)) }
