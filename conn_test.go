@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -305,5 +306,38 @@ func TestStatsNeedsNoConnection(t *testing.T) {
 	defer raw.Close()
 	if _, err := Stats(raw); err == nil {
 		t.Error("Stats of a non-aiodb *sql.DB succeeded")
+	}
+}
+
+// TestLogPreparedFallback: a backend that answers Exec with driver.ErrSkip
+// (go-sql-driver/mysql with arguments, odbc) is logged once, as the
+// prepared statement that really ran, with its duration.
+func TestLogPreparedFallback(t *testing.T) {
+	cfg, err := ParseDSN("mysql://u:s3cret@fake/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.primary.backend = dsnConnector{"fake", &legacyDriver{}}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if _, err := db.Exec("UPDATE t SET x = $1", 1); err != nil {
+		t.Fatal(err)
+	}
+	var v int64
+	if err := db.QueryRow("SELECT ?", 7).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Count(out, "aiodb: statement") != 2 || !strings.Contains(out, "op=stmt.exec") || !strings.Contains(out, "op=stmt.query") {
+		t.Errorf("log:\n%s", out)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "skip") {
+		t.Errorf("log shows a password or the ErrSkip attempt:\n%s", out)
 	}
 }

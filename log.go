@@ -20,9 +20,11 @@ func (c *connector) since() time.Time {
 	return time.Now()
 }
 
-// logStmt logs one statement at debug level.
+// logStmt logs one statement at debug level. A backend's driver.ErrSkip is
+// not logged: nothing ran, and database/sql runs the statement again through
+// a prepared statement, which is logged then (op "stmt.exec", "stmt.query").
 func (c *connector) logStmt(ctx context.Context, op, query string, args []driver.NamedValue, b *bconn, start time.Time, err error) {
-	if c.log == nil || !c.log.Enabled(ctx, slog.LevelDebug) {
+	if c.log == nil || err == driver.ErrSkip || !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -38,7 +40,7 @@ func (c *connector) logStmt(ctx context.Context, op, query string, args []driver
 	} else {
 		attrs = append(attrs, slog.Int("nargs", len(args)))
 	}
-	if err != nil && err != driver.ErrSkip {
+	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "aiodb: statement", attrs...)

@@ -69,13 +69,16 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if err != nil {
 		return nil, err
 	}
+	start := s.c.c.since()
 	var r driver.Result
 	if se, ok := s.si.(driver.StmtExecContext); ok {
 		r, err = se.ExecContext(ctx, nargs)
 	} else {
 		r, err = legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
 	}
-	return r, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+	err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+	s.c.c.logStmt(ctx, "stmt.exec", s.query, args, s.b, start, err)
+	return r, err
 }
 
 // QueryContext runs the statement and returns the backend's rows.
@@ -87,6 +90,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if err != nil {
 		return nil, err
 	}
+	start := s.c.c.since()
 	var rows driver.Rows
 	if sq, ok := s.si.(driver.StmtQueryContext); ok {
 		rows, err = sq.QueryContext(ctx, nargs)
@@ -94,7 +98,11 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		rows, err = legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
 	}
 	if err != nil {
-		return nil, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+		err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+	}
+	s.c.c.logStmt(ctx, "stmt.query", s.query, args, s.b, start, err)
+	if err != nil {
+		return nil, err
 	}
 	return s.c.c.router.wrapRows(s.c, s.b, rows), nil
 }
