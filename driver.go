@@ -26,8 +26,9 @@
 // connection whose transaction state aiodb cannot vouch for. Rows and
 // results are the backend's own values, so ColumnTypes, NextResultSet and
 // driver extensions such as mysql.Result behave as on the raw driver; only
-// rows read on a replica are wrapped, to report server-side read-only
-// refusals as [ErrReadOnly]. A connection returned by sql.Conn.Raw implements
+// rows read on a read-only session are wrapped, to report server-side
+// read-only refusals as [ErrReadOnly] and to re-run a read whose node fails
+// before its first row. A connection returned by sql.Conn.Raw implements
 // Unwrap() driver.Conn, which returns the primary backend connection.
 //
 // Errors wrap one of the sentinels in errors.go and keep backend errors
