@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -149,7 +150,10 @@ type bconn struct {
 	pinger    driver.Pinger
 	// broken is set when the backend reported driver.ErrBadConn.
 	broken bool
-	peek   *socketPeek // conncheck.go; made on first use
+	// rollbacks counts the transactions SQLite rolled back on this
+	// connection (sqlite.go); nil on other backends.
+	rollbacks *atomic.Int64
+	peek      *socketPeek // conncheck.go; made on first use
 
 }
 
@@ -163,7 +167,17 @@ func newBconn(c driver.Conn, n *node) *bconn {
 	b.resetter, _ = c.(driver.SessionResetter)
 	b.validator, _ = c.(driver.Validator)
 	b.pinger, _ = c.(driver.Pinger)
+	b.watchRollbacks()
 	return b
+}
+
+// flavor is the SQL dialect of the server behind b, whose rules say what
+// its errors mean; ODBC (generic) when unknown.
+func (b *bconn) flavor() Dialect {
+	if b.node == nil {
+		return ODBC
+	}
+	return b.node.flavor
 }
 
 // note records a backend error that condemns the connection.

@@ -4,8 +4,9 @@ package aiodb
 
 import (
 	"database/sql"
+	"errors"
 
-	_ "github.com/alexbrainman/odbc" // registers "odbc" with its initialised environment handle
+	"github.com/alexbrainman/odbc" // registers "odbc" with its initialised environment handle
 )
 
 func init() {
@@ -17,4 +18,15 @@ func init() {
 	}
 	odbcDriver = db.Driver()
 	db.Close()
+}
+
+func init() {
+	odbcErrorOf = func(err error) (dbError, bool) {
+		var oe *odbc.Error
+		if !errors.As(err, &oe) || len(oe.Diag) == 0 {
+			return dbError{}, false
+		}
+		d := oe.Diag[0]
+		return dbError{state: d.State, number: d.NativeError, msg: d.Message}, true
+	}
 }

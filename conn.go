@@ -53,6 +53,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	start := c.c.since()
 	r, err := b.exec(ctx, q, nargs)
 	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
+	c.txCheck(b, err)
 	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err
@@ -68,6 +69,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	start := c.c.since()
 	rows, b, err := c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
+	c.txCheck(b, err)
 	err = c.shield(err)
 	c.c.logStmt(ctx, "query", query, args, b, start, err)
 	if err != nil {
@@ -104,6 +106,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		rw = nil
 	}
 	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
+	c.txCheck(b, err)
 	if err != nil {
 		return nil, c.shield(err)
 	}

@@ -105,8 +105,33 @@ func (c *Config) ApplyPool(db *sql.DB) {
 type node struct {
 	Node
 	primary bool
+	flavor  Dialect // the SQL dialect of the server (for ODBC, the one behind it)
 	backend driver.Connector
 	health  nodeHealth
+	// settings caches the answers of setting, by query.
+	settings sync.Map
+}
+
+// setting reports whether the server answers q, a query about a setting
+// that cannot change while the server runs, with a non-zero number. It
+// asks on b once per node. When the server cannot be asked it reports
+// true, uncached: its callers fail closed.
+func (n *node) setting(b *bconn, q string) bool {
+	if v, ok := n.settings.Load(q); ok {
+		return v.(bool)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
+	defer cancel()
+	row, err := queryRow(ctx, b, q)
+	if err != nil || len(row) != 1 {
+		return true
+	}
+	f, ok := floatValue(row[0])
+	if !ok {
+		return true
+	}
+	n.settings.Store(q, f != 0)
+	return f != 0
 }
 
 // connector is the parsed DSN and the state every connection of one *sql.DB
@@ -138,7 +163,7 @@ func newConnector(cfg *Config) (*connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{Node: n, primary: primary, backend: bc}, nil
+		return &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc}, nil
 	}
 	var err error
 	if c.primary, err = mk(cfg.Primary, true); err != nil {

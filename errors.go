@@ -28,6 +28,14 @@ var (
 	// usable and the DSN forbids falling back to the primary.
 	ErrNoReplica = errors.New("aiodb: no replica available")
 
+	// ErrPrimaryDown is wrapped by the error of a statement, Ping or BeginTx
+	// that needs the primary while it cannot be reached: its connection
+	// failed, now or less than a back-off period ago (the error then names
+	// the last failure). Reads in a replica context do not need the
+	// primary and go on. The primary is dialled again once the back-off
+	// has passed, so writes work again when it is back, on the same *sql.DB.
+	ErrPrimaryDown = errors.New("aiodb: primary unavailable")
+
 	// ErrNestedTxOpen is returned by Commit of a transaction level that still
 	// has an open nested level. The level (and its children) was rolled back.
 	ErrNestedTxOpen = errors.New("aiodb: nested transaction still open")
@@ -50,6 +58,20 @@ var (
 	// returned by the statement that finds the transaction's context done
 	// (aiodb then rolls it back, as database/sql is about to).
 	ErrTxRolledBack = errors.New("aiodb: transaction rolled back instead of committed")
+
+	// ErrTxAborted is wrapped by every error of a transaction the server has
+	// ended under aiodb: a MySQL/MariaDB deadlock victim or lock wait timeout
+	// with innodb_rollback_on_timeout (InnoDB rolls the whole transaction
+	// back), a savepoint the server no longer knows, a connection lost inside
+	// the transaction, an SQLite statement error after which SQLite rolled
+	// the transaction back. The statement that met the failure returns the
+	// server's error as it is; from then on every statement and nested
+	// BeginTx of the transaction fails with ErrTxAborted (wrapping that
+	// error) without being sent, so nothing can run in autocommit, Commit of
+	// every level fails with it (and ErrTxRolledBack), and Rollback of every
+	// level succeeds: nothing is left to undo. The connection is then usable
+	// again, or replaced by the pool when the link broke.
+	ErrTxAborted = errors.New("aiodb: transaction aborted by the server")
 
 	// ErrImplicitCommit is returned on MySQL/MariaDB for a statement that would
 	// implicitly commit (DDL, START TRANSACTION, LOCK TABLES, …) while a nested

@@ -208,7 +208,7 @@ func (r *router) done(b *bconn, err error) error {
 	if err == driver.ErrSkip {
 		return err
 	}
-	if readOnlyRefusal(err) {
+	if readOnlyRefusal(b, err) {
 		return fmt.Errorf("%w: refused by %s, whose session or server is read-only: %w", ErrReadOnly, b.node.URL, err)
 	}
 	return err

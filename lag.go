@@ -161,8 +161,7 @@ func (p *prober) primaryPosition() position {
 		p.noPos = true // NULL: no binary log
 		return position{}
 	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == 1193 {
+	if e, ok := mysqlErrorOf(err); ok && e.number == myErrUnknownSysVar {
 		p.noPos = true // MySQL: no @@gtid_binlog_pos
 		return position{}
 	}
@@ -277,8 +276,7 @@ func (p *prober) measureMySQL(ctx context.Context, i int, b *bconn, pos position
 		return p.replicaStatus(ctx, i, b)
 	}
 	row, err := queryRow(ctx, b, "SELECT @@gtid_current_pos")
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == 1193 { // MySQL, not MariaDB
+	if e, ok := mysqlErrorOf(err); ok && e.number == myErrUnknownSysVar { // MySQL, not MariaDB
 		p.modes[i] = lagReplicaStat
 		return p.replicaStatus(ctx, i, b)
 	}

@@ -3,15 +3,7 @@ package aiodb
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
-
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
 )
 
 // Routing between the primary and read-only sessions (replicas, or the
@@ -356,71 +348,4 @@ func (c *conn) prepare(ctx context.Context, b *bconn, native string) (driver.Stm
 		return nil, b, c.c.router.done(b, err)
 	}
 	return si, b, nil
-}
-
-// nodeFailure reports whether err, returned by a statement on b, means that
-// b's node or session failed (refused, reset, shut down, unreachable), as
-// opposed to the server refusing or failing the statement itself.
-func nodeFailure(b *bconn, err error) bool {
-	if err == nil || err == driver.ErrSkip || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var pe *pgconn.PgError
-	var me *mysql.MySQLError
-	var se *sqlite.Error
-	switch {
-	case errors.As(err, &pe):
-		switch {
-		case pe.Severity == "FATAL" || pe.Severity == "PANIC":
-			return true // the server ends the session: shutdown, termination, …
-		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":
-			return true // connection exception, operator intervention, too many connections
-		}
-		return false
-	case errors.As(err, &me):
-		switch me.Number {
-		case 1040, 1053, 1152, 1158, 1159, 1160, 1161, 1927:
-			// too many connections, server shutdown, aborted or broken
-			// connection, connection killed
-			return true
-		}
-		return false
-	case errors.As(err, &se):
-		return false // a local file: nothing to fail over from
-	}
-	var ne net.Error
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, mysql.ErrInvalidConn) || errors.As(err, &ne) || b.broken || !b.valid()
-}
-
-// readOnlyRefusal reports whether the server refused a write because the
-// session, transaction or server is read-only.
-func readOnlyRefusal(err error) bool {
-	var pe *pgconn.PgError
-	var me *mysql.MySQLError
-	var se *sqlite.Error
-	switch {
-	case errors.As(err, &pe):
-		return pe.Code == "25006" // read_only_sql_transaction
-	case errors.As(err, &me):
-		switch me.Number {
-		case 1792, 1836: // read-only transaction, read-only mode
-			return true
-		case 1290: // ER_OPTION_PREVENTS_STATEMENT: read_only, or another option
-			m := strings.ToLower(me.Message)
-			return strings.Contains(m, "read-only") || strings.Contains(m, "read_only")
-		}
-	case errors.As(err, &se):
-		return se.Code()&0xff == 8 // SQLITE_READONLY and its extended codes
-	}
-	return false
-}
-
-// serverError reports whether err is a statement error from a server that
-// answered, as opposed to a node that could not.
-func serverError(err error) bool {
-	var pe *pgconn.PgError
-	var me *mysql.MySQLError
-	var se *sqlite.Error
-	return errors.As(err, &pe) || errors.As(err, &me) || errors.As(err, &se)
 }

@@ -1187,7 +1187,7 @@ func TestRouterNodeFailureErrors(t *testing.T) {
 		if got := nodeFailure(b, tc.err); got != tc.failure {
 			t.Errorf("nodeFailure(%v) = %v", tc.err, got)
 		}
-		if got := readOnlyRefusal(tc.err); got != tc.refusal {
+		if got := readOnlyRefusal(b, tc.err); got != tc.refusal {
 			t.Errorf("readOnlyRefusal(%v) = %v", tc.err, got)
 		}
 	}

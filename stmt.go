@@ -76,6 +76,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	} else {
 		r, err = legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
 	}
+	s.c.txCheck(s.b, err)
 	err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 	s.c.c.logStmt(ctx, "stmt.exec", s.query, args, s.b, start, err)
 	return r, err
@@ -97,6 +98,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	} else {
 		rows, err = legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
 	}
+	s.c.txCheck(s.b, err)
 	if err != nil {
 		err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 	}

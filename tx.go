@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // Nested transactions. database/sql lets (*sql.Conn).BeginTx be called while
@@ -65,6 +63,12 @@ type txStack struct {
 	open     []*txLevel // open levels; open[0] is the top level
 	seq      int        // the last savepoint number used
 	poisoned error      // set when a ROLLBACK TO failed
+	// lost is the error with which the server ended the transaction under
+	// aiodb (a deadlock victim, a lost connection, …): from then on nothing
+	// of the stack is sent, Commit fails and Rollback succeeds.
+	lost error
+	// rollbacksAt is the SQLite connection's rollback count at BEGIN.
+	rollbacksAt int64
 	// handles are the levels handed to database/sql whose Commit or Rollback
 	// it has not called yet. Each *sql.Tx holds a read lock on its *sql.Conn
 	// until then.
@@ -109,6 +113,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, c.c.router.done(b, err)
 	}
 	st := &txStack{c: c, b: b, root: t, iso: opts.Isolation}
+	if b.rollbacks != nil {
+		st.rollbacksAt = b.rollbacks.Load()
+	}
 	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
 	st.open = []*txLevel{top}
 	st.handles = []*txLevel{top}
@@ -178,6 +185,8 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	switch {
 	case st.ended:
 		return nil, st.endedErr()
+	case st.lost != nil:
+		return nil, st.lostErr("BeginTx")
 	case !prof.savepoints:
 		return nil, fmt.Errorf("%w: this backend profile has no savepoints (set aiodb_odbc_dialect)", ErrNestedTxOptions)
 	case st.poisoned != nil:
@@ -222,14 +231,64 @@ func (st *txStack) run(sql string) error {
 	if err == nil {
 		return nil
 	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == 1305 { // ER_SP_DOES_NOT_EXIST
-		return fmt.Errorf("%w: %s: the server has no such savepoint, so the transaction was ended under aiodb (a statement that implicitly committed, or a deadlock rollback): %w", ErrImplicitCommit, sql, err)
+	if e, ok := mysqlErrorOf(err); ok && e.number == myErrNoSuchSavepoint {
+		// Only aiodb names savepoints here: the server ended the transaction.
+		err = fmt.Errorf("%w: %w: %s: the server has no such savepoint, so the transaction was ended under aiodb (a statement that implicitly committed, or a deadlock rollback): %w", ErrTxAborted, ErrImplicitCommit, sql, err)
+		st.lost = err
+		return err
 	}
+	st.check(err)
 	if errors.Is(err, driver.ErrBadConn) {
 		return notBadConn(fmt.Errorf("%s: %w", sql, err))
 	}
 	return fmt.Errorf("aiodb: %s: %w", sql, err)
+}
+
+// check records that err, the error of a statement of the transaction,
+// ended the server transaction: the connection broke (the server rolls
+// the transaction back), SQLite rolled it back on its own, or the server's
+// rules say so (a MySQL deadlock victim).
+func (st *txStack) check(err error) {
+	if err == nil || err == driver.ErrSkip || st.lost != nil {
+		return
+	}
+	if st.endedBy(err) {
+		st.lost = err
+		st.c.c.router.debug("transaction lost", "node", st.b.node.URL, "err", st.b.node.redact(err))
+	}
+}
+
+// endedBy reports whether err ended the server transaction. A session that
+// broke or that the server ended is also marked broken, so that the pool
+// replaces the connection once the transaction is over.
+func (st *txStack) endedBy(err error) bool {
+	b := st.b
+	if b.rollbacks != nil && b.rollbacks.Load() != st.rollbacksAt {
+		return true
+	}
+	e, isDB := dbErrorOf(err, b.flavor())
+	if b.broken || !b.valid() || isDB && e.nodeFailure() || !isDB && linkFailure(err) {
+		b.broken = true
+		return true
+	}
+	if !isDB {
+		return false
+	}
+	ended, check := e.txEnded()
+	if check != "" {
+		ended = b.node.setting(b, check)
+	}
+	return ended
+}
+
+// lostErr is the refusal of what (a statement, BeginTx, a Commit) in a
+// transaction the server has ended. It wraps the server's error, unless
+// that is driver.ErrBadConn, which database/sql must not see here.
+func (st *txStack) lostErr(what string) error {
+	if errors.Is(st.lost, driver.ErrBadConn) {
+		return fmt.Errorf("%w: %s: the connection was lost inside the transaction (%v)", ErrTxAborted, what, st.lost)
+	}
+	return fmt.Errorf("%w: %s: the server ended the transaction: %w", ErrTxAborted, what, st.lost)
 }
 
 // reap rolls back the outermost open level at depth ≥ from whose BeginTx
@@ -291,6 +350,10 @@ func (lv *txLevel) commit() error {
 		}
 		return fmt.Errorf("%w: commit of %s", ErrTxDone, lv)
 	}
+	if st.lost != nil {
+		lv.rollback()
+		return fmt.Errorf("%w: %w", ErrTxRolledBack, st.lostErr("commit of "+lv.String()))
+	}
 	reapErr := st.reap(lv.depth + 1)
 	switch {
 	case lv.depth < st.depth():
@@ -321,14 +384,24 @@ func (lv *txLevel) Rollback() error {
 	return lv.finish(lv.rollback())
 }
 
-// rollback undoes lv and every level above it.
+// rollback undoes lv and every level above it. In a transaction the
+// server has ended there is nothing to undo: it sends no savepoint
+// statement, and the backend's Rollback of the top level only lets the
+// backend driver forget the transaction (its error does not matter).
 func (lv *txLevel) rollback() error {
 	st := lv.st
 	if lv.depth == 0 {
 		st.end()
-		return st.b.note(st.root.Rollback())
+		err := st.b.note(st.root.Rollback())
+		if st.lost != nil {
+			return nil
+		}
+		return err
 	}
 	st.pop(lv)
+	if st.lost != nil {
+		return nil
+	}
 	if err := st.run("ROLLBACK TO SAVEPOINT " + lv.name); err != nil {
 		// The level's work is still there; the top level must not commit it.
 		st.poisoned = err
@@ -390,6 +463,9 @@ func (st *txStack) guard(query string) error {
 	if st.ended {
 		return st.endedErr()
 	}
+	if st.lost != nil {
+		return st.lostErr("statement refused, nothing sent")
+	}
 	info := st.c.c.classify(query)
 	if info.txControl && !st.rawSavepoint(info.kind, query) {
 		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.kind)
@@ -401,6 +477,14 @@ func (st *txStack) guard(query string) error {
 		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.kind, st.open[st.depth()])
 	}
 	return nil
+}
+
+// txCheck records, after a statement on b failed with err, whether the
+// server ended the transaction b runs.
+func (c *conn) txCheck(b *bconn, err error) {
+	if st := c.tx; st != nil && err != nil && st.b == b {
+		st.check(err)
+	}
 }
 
 // txGuard applies guard to a prepared statement's execution, which does not
