@@ -110,7 +110,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, c.shield(err)
 	}
-	return &stmt{c: c, b: b, si: si, rw: rw, query: query, readOnly: isReadOnly(ctx)}, nil
+	return &stmt{c: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx)}, nil
 }
 
 // Prepare is PrepareContext without a context.

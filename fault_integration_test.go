@@ -74,7 +74,14 @@ func stopMariaDB(t *testing.T, port int) {
 		"-P", fmt.Sprint(port), "-u", "root", "shutdown"); err != nil {
 		t.Fatal(err)
 	}
-	rtPoll(t, 30*time.Second, fmt.Sprintf("mariadb :%d stopped", port), func() bool { return !mariadbAlive(port) })
+	pid := myPrimaryPID
+	if port == 3307 {
+		pid = myReplicaPID
+	}
+	rtPoll(t, time.Minute, fmt.Sprintf("mariadb :%d stopped (its pid file gone)", port), func() bool {
+		_, err := os.Stat(pid)
+		return !mariadbAlive(port) && os.IsNotExist(err)
+	})
 }
 
 // startMariaDB starts the MariaDB server on port (3306 or 3307) as

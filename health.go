@@ -214,16 +214,6 @@ func (r *router) done(b *bconn, err error) error {
 	return err
 }
 
-// wrapRows returns the backend's rows as they are, except on a read-only
-// session, where Next reports a server read-only refusal as ErrReadOnly.
-// Prepared statements use it; conn.query also retries.
-func (r *router) wrapRows(c *conn, b *bconn, rows driver.Rows) driver.Rows {
-	if b == c.primary {
-		return rows
-	}
-	return &roRows{Rows: rows, r: r, b: b}
-}
-
 // redact returns err's message without n's password.
 func (n *node) redact(err error) string {
 	msg := err.Error()

@@ -292,58 +292,66 @@ func (c *conn) skipped(query string, b *bconn, err error) {
 	}
 }
 
-// query runs a routed query on b (query is the caller's text, q and nargs
-// its rewrite), retrying once elsewhere when b's node fails before any row
-// arrives, and returns the rows and the connection that served them.
-func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []driver.NamedValue) (driver.Rows, *bconn, error) {
-	rows, err := b.query(ctx, q, nargs)
-	c.skipped(query, b, err)
+// retryOnce runs op on b and, when b's node fails before answering (see
+// retry), once more on another node. It returns op's result and the
+// connection that gave it.
+func retryOnce[T any](ctx context.Context, c *conn, b *bconn, op func(*bconn) (T, error)) (T, *bconn, error) {
+	v, err := op(b)
 	if err != nil {
 		if nb, ok := c.retry(ctx, b, err); ok {
 			b = nb
-			rows, err = b.query(ctx, q, nargs)
-			if err != nil {
+			if v, err = op(b); err != nil {
 				c.nodeFailed(ctx, b, err)
 			}
 		}
 	}
+	return v, b, err
+}
+
+// query runs a routed query on b (query is the caller's text, q and nargs
+// its rewrite), retrying once elsewhere when b's node fails before any row
+// arrives, and returns the rows and the connection that served them.
+func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []driver.NamedValue) (driver.Rows, *bconn, error) {
+	run := func(b *bconn) (driver.Rows, error) { return b.query(ctx, q, nargs) }
+	rows, b, err := retryOnce(ctx, c, b, func(b *bconn) (driver.Rows, error) {
+		rows, err := run(b)
+		c.skipped(query, b, err)
+		return rows, err
+	})
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}
+	return c.readRows(ctx, b, rows, run), b, nil
+}
+
+// readRows returns rows as they are from the primary and, from a read-only
+// session, wrapped in roRows; outside a transaction the query runs again
+// on another node (run) when the node fails before the first row.
+func (c *conn) readRows(ctx context.Context, b *bconn, rows driver.Rows, run func(*bconn) (driver.Rows, error)) driver.Rows {
 	if b == c.primary {
-		return rows, b, nil
+		return rows
 	}
 	rr := &roRows{Rows: rows, r: c.c.router, b: b}
 	if c.tx == nil {
-		// Rows that fail before the first row run again elsewhere, once:
-		// rows == nil, err == nil when they may not.
+		// rows == nil, err == nil: not re-run.
 		rr.rerun = func(failed *bconn, err error) (driver.Rows, *bconn, error) {
 			nb, ok := c.retry(ctx, failed, err)
 			if !ok {
 				return nil, nil, nil
 			}
-			rows, rerr := nb.query(ctx, q, nargs)
+			rows, rerr := run(nb)
 			if rerr != nil {
 				c.nodeFailed(ctx, nb, rerr)
 			}
 			return rows, nb, c.c.router.done(nb, rerr)
 		}
 	}
-	return rr, b, nil
+	return rr
 }
 
 // prepare prepares native on b, retrying once elsewhere when b's node fails.
 func (c *conn) prepare(ctx context.Context, b *bconn, native string) (driver.Stmt, *bconn, error) {
-	si, err := b.prepare(ctx, native)
-	if err != nil {
-		if nb, ok := c.retry(ctx, b, err); ok {
-			b = nb
-			si, err = b.prepare(ctx, native)
-			if err != nil {
-				c.nodeFailed(ctx, b, err)
-			}
-		}
-	}
+	si, b, err := retryOnce(ctx, c, b, func(b *bconn) (driver.Stmt, error) { return b.prepare(ctx, native) })
 	if err != nil {
 		return nil, b, c.c.router.done(b, err)
 	}

@@ -14,6 +14,7 @@ type stmt struct {
 	si       driver.Stmt
 	rw       *rewrite // nil when the query was prepared verbatim
 	query    string   // the caller's query, for the transaction guard
+	native   string   // the query as prepared on the backend
 	readOnly bool     // prepared in a replica context: Exec is refused
 }
 
@@ -82,7 +83,10 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	return r, err
 }
 
-// QueryContext runs the statement and returns the backend's rows.
+// QueryContext runs the statement and returns the backend's rows. A read
+// on a read-only session outside a transaction whose node fails before
+// answering (or before its first row) runs once more on another node,
+// where the statement is prepared again and then stays.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	if err := s.c.txGuard(s.query); err != nil {
 		return nil, err
@@ -92,21 +96,32 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return nil, err
 	}
 	start := s.c.c.since()
-	var rows driver.Rows
-	if sq, ok := s.si.(driver.StmtQueryContext); ok {
-		rows, err = sq.QueryContext(ctx, nargs)
-	} else {
-		rows, err = legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
+	run := func(b *bconn) (driver.Rows, error) {
+		if b != s.b {
+			si, err := b.prepare(ctx, s.native)
+			if err != nil {
+				return nil, err
+			}
+			s.si.Close()
+			s.b, s.si = b, si
+		}
+		if sq, ok := s.si.(driver.StmtQueryContext); ok {
+			rows, err := sq.QueryContext(ctx, nargs)
+			return rows, b.note(err)
+		}
+		rows, err := legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
+		return rows, b.note(err)
 	}
-	s.c.txCheck(s.b, err)
+	rows, b, err := retryOnce(ctx, s.c, s.b, run)
+	s.c.txCheck(b, err)
 	if err != nil {
-		err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+		err = s.c.shield(s.c.c.router.done(b, err))
 	}
-	s.c.c.logStmt(ctx, "stmt.query", s.query, args, s.b, start, err)
+	s.c.c.logStmt(ctx, "stmt.query", s.query, args, b, start, err)
 	if err != nil {
 		return nil, err
 	}
-	return s.c.c.router.wrapRows(s.c, s.b, rows), nil
+	return s.c.readRows(ctx, b, rows, run), nil
 }
 
 // legacy runs a legacy Stmt method the way database/sql's ctxutil does.
