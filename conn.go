@@ -4,13 +4,16 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 )
 
 // conn is one aiodb connection: a primary backend connection, the replica
 // connections opened for it so far, and the transaction stack. database/sql
 // serialises calls on one driver.Conn, so conn needs no lock of its own.
 type conn struct {
-	c       *connector
+	c *connector
+	// primary is the session on the primary, nil until a statement needs
+	// it (primaryConn).
 	primary *bconn
 	// ro holds this connection's read-only sessions, keyed by node: replica
 	// connections, and the read-only session on the primary used when no
@@ -40,8 +43,63 @@ var (
 //		…
 //	})
 //
-// Statements sent on it bypass aiodb's rewriting, routing and savepoint stack.
-func (c *conn) Unwrap() driver.Conn { return c.primary.Conn }
+// Statements sent on it bypass aiodb's rewriting, routing and savepoint
+// stack. The primary session is opened if the connection has none yet;
+// Unwrap returns nil when the primary cannot be reached.
+func (c *conn) Unwrap() driver.Conn {
+	b, err := c.primaryConn(context.Background())
+	if err != nil {
+		return nil
+	}
+	return b.Conn
+}
+
+// primaryConn returns the connection's primary session, opening it. While
+// the primary is known to be down (a dial failed less than a back-off
+// period ago) it fails at once with ErrPrimaryDown.
+func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
+	if c.primary != nil {
+		return c.primary, nil
+	}
+	r := c.c.router
+	if err := r.primaryGate(); err != nil {
+		return nil, err
+	}
+	n := c.c.primary
+	raw, err := n.backend.Connect(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.primaryFailed(err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPrimaryDown, n.connectError(err))
+	}
+	r.primaryUp()
+	c.primary = c.c.newBconn(raw, n)
+	return c.primary, nil
+}
+
+// primaryFailed handles a link failure of the primary session outside a
+// transaction: the session is dropped and the primary dialled again at
+// once. When that fails the primary is down and the statement's error says
+// so; when it works, a statement that was never sent (driver.ErrBadConn)
+// runs on the new session, and any other keeps its error (it may have run).
+// It returns the result and the session that gave it.
+func primaryFailed[T any](ctx context.Context, c *conn, b *bconn, v T, err error, again func(*bconn) (T, error)) (T, *bconn, error) {
+	if err == nil || b != c.primary || c.tx != nil || ctx.Err() != nil || !nodeFailure(b, err) {
+		return v, b, err
+	}
+	c.primary = nil
+	b.Close()
+	nb, derr := c.primaryConn(ctx)
+	if derr != nil {
+		return v, b, fmt.Errorf("%w (the statement failed with: %v)", derr, err)
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		v, err = again(nb)
+		return v, nb, err
+	}
+	return v, b, err
+}
 
 // ExecContext routes, guards and rewrites the statement, then runs it on the
 // backend. driver.ErrSkip from the backend is returned as is.
@@ -51,9 +109,11 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return nil, err
 	}
 	start := c.c.since()
-	r, err := b.exec(ctx, q, nargs)
+	exec := func(b *bconn) (driver.Result, error) { return b.exec(ctx, q, nargs) }
+	r, err := exec(b)
 	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
 	c.txCheck(b, err)
+	r, b, err = primaryFailed(ctx, c, b, r, err, exec)
 	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err
@@ -69,7 +129,6 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	start := c.c.since()
 	rows, b, err := c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
-	c.txCheck(b, err)
 	err = c.shield(err)
 	c.c.logStmt(ctx, "query", query, args, b, start, err)
 	if err != nil {
@@ -107,6 +166,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	}
 	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
 	c.txCheck(b, err)
+	si, b, err = primaryFailed(ctx, c, b, si, err, func(b *bconn) (driver.Stmt, error) { return b.prepare(ctx, native) })
 	if err != nil {
 		return nil, c.shield(err)
 	}
@@ -123,16 +183,25 @@ func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
-// Ping checks the primary connection. Replica connections are checked by the
-// router's background health checks.
-func (c *conn) Ping(ctx context.Context) error { return c.shield(c.primary.ping(ctx)) }
+// Ping checks the primary, opening the connection's primary session if it
+// has none (ErrPrimaryDown when the primary cannot be reached). Replicas
+// are checked by the router's background health checks.
+func (c *conn) Ping(ctx context.Context) error {
+	b, err := c.primaryConn(ctx)
+	if err != nil {
+		return err
+	}
+	return c.shield(b.ping(ctx))
+}
 
-// CheckNamedValue forwards to the backend connection's checker; without one
+// CheckNamedValue forwards to the backend connections' checker; without one
 // it returns driver.ErrSkip so that database/sql's default converter runs,
-// exactly as on the raw driver.
+// exactly as on the raw driver. A connection that has opened no backend
+// connection yet uses the checker of the connector's first one; before any
+// was ever opened, database/sql's default converter runs.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	if c.primary.checker != nil {
-		return c.primary.checker.CheckNamedValue(nv)
+	if ck := c.c.checker.Load(); ck != nil {
+		return (*ck).CheckNamedValue(nv)
 	}
 	return driver.ErrSkip
 }
@@ -144,8 +213,10 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	if c.tx != nil {
 		return driver.ErrBadConn
 	}
-	if err := c.primary.reset(ctx); err != nil {
-		return err
+	if c.primary != nil {
+		if err := c.primary.reset(ctx); err != nil {
+			return err
+		}
 	}
 	for n, b := range c.ro {
 		if b.reset(ctx) != nil {
@@ -156,14 +227,15 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 // IsValid reports whether the connection may go back to the pool: no
-// transaction left open and a primary connection the backend vouches for.
+// transaction left open and no primary session, or one the backend vouches
+// for.
 func (c *conn) IsValid() bool {
 	for n, b := range c.ro {
 		if !b.valid() {
 			c.dropRO(n)
 		}
 	}
-	return c.tx == nil && c.primary.valid()
+	return c.tx == nil && (c.primary == nil || c.primary.valid())
 }
 
 // Close closes every backend connection.
@@ -172,7 +244,10 @@ func (c *conn) Close() error {
 	for n := range c.ro {
 		errs = append(errs, c.dropRO(n))
 	}
-	return errors.Join(append(errs, c.primary.Close())...)
+	if c.primary != nil {
+		errs = append(errs, c.primary.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // dropRO closes and forgets one read-only connection.

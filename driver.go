@@ -141,6 +141,10 @@ type connector struct {
 	prof     profile
 	primary  *node
 	replicas []*node
+	// checker is the backend connections' argument checker, from the
+	// first one opened (on any node: it depends on the driver alone), for
+	// a connection that has none of its own yet.
+	checker  atomic.Pointer[driver.NamedValueChecker]
 	cache    *rewriteCache
 	classes  *queryCache[stmtInfo]
 	router   *router
@@ -182,17 +186,28 @@ func newConnector(cfg *Config) (*connector, error) {
 	return c, nil
 }
 
-// Connect opens a connection to the primary. Replica connections are opened
-// lazily, by the first statement routed to a replica.
+// Connect returns a new aiodb connection. It dials nothing: the primary
+// session is opened by the first statement that needs the primary, and a
+// replica session by the first statement routed to that replica, so a
+// connection that only serves replica reads works while the primary is
+// down.
 func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := c.keepMemDB(ctx); err != nil {
 		return nil, err
 	}
-	raw, err := c.primary.backend.Connect(ctx)
-	if err != nil {
-		return nil, c.primary.connectError(err)
+	return &conn{c: c}, nil
+}
+
+// newBconn wraps raw, a backend connection to n, and keeps its argument
+// checker for the connections that have opened none yet: the checker
+// depends on the backend driver alone, not on the session.
+func (c *connector) newBconn(raw driver.Conn, n *node) *bconn {
+	b := newBconn(raw, n)
+	if b.checker != nil && c.checker.Load() == nil {
+		ck := b.checker
+		c.checker.CompareAndSwap(nil, &ck)
 	}
-	return &conn{c: c, primary: newBconn(raw, c.primary)}, nil
+	return b
 }
 
 // keepMemDB opens the keeper connection of an in-memory SQLite database.

@@ -198,6 +198,54 @@ func (r *router) probed(n *node, lag time.Duration, known bool, err error) {
 	}
 }
 
+// primaryBackoff is how long statements that need the primary fail fast
+// with ErrPrimaryDown after a dial of it failed; the first statement after
+// that dials again (the others go on failing fast meanwhile).
+const primaryBackoff = time.Second
+
+// primaryGate returns ErrPrimaryDown while the primary is known down and
+// its back-off runs; otherwise nil, and the caller dials it.
+func (r *router) primaryGate() error {
+	n := r.c.primary
+	h := &n.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.down {
+		return nil
+	}
+	if now := time.Now(); now.Before(h.downUntil) {
+		return fmt.Errorf("%w: %s is down (dialled again in %v): %s", ErrPrimaryDown, n.URL, h.downUntil.Sub(now).Round(time.Millisecond), h.lastErr)
+	}
+	h.downUntil = time.Now().Add(primaryBackoff) // this caller dials; the others fail fast
+	return nil
+}
+
+// primaryFailed records a failed dial of the primary.
+func (r *router) primaryFailed(err error) {
+	n := r.c.primary
+	h := &n.health
+	h.failures.Add(1)
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.lastErr = true, time.Now().Add(primaryBackoff), n.redact(err)
+	h.mu.Unlock()
+	if !was {
+		r.warn("primary down", "node", n.URL, "err", n.redact(err))
+	}
+}
+
+// primaryUp records a successful dial of the primary.
+func (r *router) primaryUp() {
+	h := &r.c.primary.health
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.lastErr = false, time.Time{}, ""
+	h.mu.Unlock()
+	if was {
+		r.warn("primary up", "node", r.c.primary.URL)
+	}
+}
+
 // done counts a statement against its node and translates a server's
 // read-only refusal into ErrReadOnly. driver.ErrSkip passes unchanged.
 func (r *router) done(b *bconn, err error) error {
@@ -263,8 +311,8 @@ func (r *router) warn(msg string, args ...any) {
 type NodeStats struct {
 	URL      string        // redacted
 	Primary  bool          // the primary; false for replicas
-	Healthy  bool          // usable for reads: not down and, with aiodb_max_lag, within it (the primary: always)
-	Down     bool          // taken out after a failure, until a probe re-admits it
+	Healthy  bool          // usable: not down and, for a replica with aiodb_max_lag, within it
+	Down     bool          // taken out after a failure: a replica until a probe re-admits it, the primary until a dial succeeds
 	Served   int64         // statements that ran on the node
 	Failures int64         // connection or session failures and failed probes
 	Lag      time.Duration // last measured replication lag (0 when unknown)
@@ -291,10 +339,13 @@ func (r *router) stats() []NodeStats {
 	for _, n := range append([]*node{r.c.primary}, r.nodes...) {
 		h := &n.health
 		s := NodeStats{URL: n.URL, Primary: n.primary, Served: h.served.Load(), Failures: h.failures.Load()}
-		s.Healthy = n.primary || r.usable(n)
+		s.Healthy = !n.primary && r.usable(n)
 		h.mu.Lock()
 		s.Down, s.Lag, s.LagKnown, s.LastErr = h.down, h.lag, h.lagKnown, h.lastErr
 		h.mu.Unlock()
+		if n.primary {
+			s.Healthy = !s.Down
+		}
 		out = append(out, s)
 	}
 	return out

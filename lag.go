@@ -151,7 +151,7 @@ func (p *prober) primaryPosition() position {
 			r.debug("primary position unknown", "node", r.c.primary.URL, "err", r.c.primary.redact(err))
 			return position{}
 		}
-		p.primary = newBconn(raw, r.c.primary)
+		p.primary = r.c.newBconn(raw, r.c.primary)
 	}
 	row, err := queryRow(ctx, p.primary, q)
 	if err == nil && len(row) == 1 {
@@ -201,7 +201,7 @@ func (p *prober) probe(i int, pos position, roundStart time.Time) {
 			}
 			return
 		}
-		p.conns[i] = newBconn(raw, n)
+		p.conns[i] = r.c.newBconn(raw, n)
 	}
 	lag, known, err := p.measure(ctx, i, pos, roundStart)
 	if err != nil && serverError(err) && !nodeFailure(p.conns[i], err) {

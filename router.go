@@ -130,14 +130,14 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
 		return c.replica(ctx, nil, true, "auto: "+classified().kind)
 	}
-	return c.primary, nil
+	return c.primaryConn(ctx)
 }
 
 // routeBegin chooses the node of a top-level transaction: a replica for a
 // read-only transaction in a replica context, the primary otherwise.
 func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, error) {
 	if routeOf(ctx) != markReplica {
-		return c.primary, nil
+		return c.primaryConn(ctx)
 	}
 	if !opts.ReadOnly {
 		return nil, fmt.Errorf("%w: BeginTx in a replica context must be ReadOnly (sql.TxOptions{ReadOnly: true})", ErrReadOnly)
@@ -177,7 +177,7 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		}
 		if auto && n.primary {
 			r.debug("route", "reason", reason, "node", n.URL, "fallback", true)
-			return c.primary, nil
+			return c.primaryConn(ctx)
 		}
 		b, err := c.session(ctx, n)
 		if err == nil {
@@ -195,8 +195,8 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		avoid = n
 	}
 	if auto {
-		r.debug("route", "reason", reason, "node", c.primary.node.URL, "fallback", true)
-		return c.primary, nil
+		r.debug("route", "reason", reason, "node", c.c.primary.URL, "fallback", true)
+		return c.primaryConn(ctx)
 	}
 	r.debug("no replica", "reason", reason)
 	last := r.lastFailure()
@@ -238,7 +238,7 @@ func (c *conn) session(ctx context.Context, n *node) (*bconn, error) {
 	if err != nil {
 		return nil, n.connectError(err)
 	}
-	b := newBconn(raw, n)
+	b := c.c.newBconn(raw, n)
 	if ro := c.c.prof.readOnly; ro != "" {
 		if err := b.execSQL(ctx, ro); err != nil {
 			raw.Close()
@@ -318,6 +318,8 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 		c.skipped(query, b, err)
 		return rows, err
 	})
+	c.txCheck(b, err)
+	rows, b, err = primaryFailed(ctx, c, b, rows, err, run)
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}
