@@ -144,12 +144,12 @@ type connector struct {
 	// checker is the backend connections' argument checker, from the
 	// first one opened (on any node: it depends on the driver alone), for
 	// a connection that has none of its own yet.
-	checker  atomic.Pointer[driver.NamedValueChecker]
-	cache    *rewriteCache
-	classes  *queryCache[stmtInfo]
-	router   *router
-	log      *slog.Logger // nil: no logging (log.go)
-	logArgs  bool         // log argument values too
+	checker atomic.Pointer[driver.NamedValueChecker]
+	cache   *rewriteCache
+	classes *queryCache[stmtInfo]
+	router  *router
+	log     *slog.Logger // nil: no logging (log.go)
+	logArgs bool         // log argument values too
 
 	// memKeeper holds the shared in-memory SQLite database open while the
 	// *sql.DB lives, even when the pool has no idle connection.
