@@ -26,6 +26,9 @@ type profile struct {
 	// QueryResultFormats[ByOID], QueryRewriter such as pgx.NamedArgs), which
 	// pgx consumes before binding and so are not placeholders.
 	pgxOptions bool
+	// checker checks arguments without a connection, when the backend
+	// driver's checker needs none (pgx); nil otherwise.
+	checker driver.NamedValueChecker
 }
 
 // options counts the leading backend-option arguments and reports whether
@@ -52,7 +55,7 @@ func profileFor(cfg *Config) profile {
 	o := cfg.Options
 	switch cfg.Dialect {
 	case PostgreSQL:
-		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true,
+		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true, checker: pgChecker,
 			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true}
 	case MySQL:
 		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
@@ -65,7 +68,7 @@ func profileFor(cfg *Config) profile {
 		return profile{syntax: sqlSyntax{dialect: ODBC}, bind: bindQuestion}
 	}
 	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
-	p.bind, p.pgxOptions = bindQuestion, false
+	p.bind, p.pgxOptions, p.checker = bindQuestion, false, nil
 	return p
 }
 
@@ -150,6 +153,10 @@ type bconn struct {
 	pinger    driver.Pinger
 	// broken is set when the backend reported driver.ErrBadConn.
 	broken bool
+	// readOnly is set on the read-only sessions aiodb opens (replicas, the
+	// primary's read-only session): only there is a server's read-only
+	// refusal reported as ErrReadOnly.
+	readOnly bool
 	// rollbacks counts the transactions SQLite rolled back on this
 	// connection (sqlite.go); nil on other backends.
 	rollbacks *atomic.Int64

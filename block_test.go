@@ -238,8 +238,9 @@ func TestNestedTransactions(t *testing.T) {
 			})
 		}, ReadOnly())
 		if b.dialect == PostgreSQL || b.dialect == MySQL {
-			if !errors.Is(err, ErrReadOnly) {
-				t.Errorf("insert in a nested level of a read-only transaction: %v, want ErrReadOnly", err)
+			// The program's own read-only transaction: the server's error as it is.
+			if errors.Is(err, ErrReadOnly) || !readOnlyRefusal(&bconn{}, err) {
+				t.Errorf("insert in a nested level of a read-only transaction: %v, want the server's refusal", err)
 			}
 		}
 		// An inner level that committed is undone by the outer rollback.
@@ -303,8 +304,8 @@ func TestTransactionOptions(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "read-only") {
 				t.Errorf("read-only transaction on ODBC: %v, want database/sql's refusal", err)
 			}
-		case !errors.Is(err, ErrReadOnly):
-			t.Errorf("write in a read-only transaction: %v, want ErrReadOnly", err)
+		case errors.Is(err, ErrReadOnly) || !readOnlyRefusal(&bconn{}, err):
+			t.Errorf("write in a read-only transaction: %v, want the server's refusal, unwrapped", err)
 		}
 		level := sql.LevelSerializable
 		if b.dialect == ODBC {

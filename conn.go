@@ -61,44 +61,30 @@ func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 	if c.primary != nil {
 		return c.primary, nil
 	}
-	r := c.c.router
-	if err := r.primaryGate(); err != nil {
+	raw, err := c.c.router.dialPrimary(ctx)
+	if err != nil {
 		return nil, err
 	}
-	n := c.c.primary
-	raw, err := n.backend.Connect(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.primaryFailed(err)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrPrimaryDown, n.connectError(err))
-	}
-	r.primaryUp()
-	c.primary = c.c.newBconn(raw, n)
+	c.primary = c.c.newBconn(raw, c.c.primary)
 	return c.primary, nil
 }
 
-// primaryFailed handles a link failure of the primary session outside a
-// transaction: the session is dropped and the primary dialled again at
-// once. When that fails the primary is down and the statement's error says
-// so; when it works, a statement that was never sent (driver.ErrBadConn)
-// runs on the new session, and any other keeps its error (it may have run).
-// It returns the result and the session that gave it.
-func primaryFailed[T any](ctx context.Context, c *conn, b *bconn, v T, err error, again func(*bconn) (T, error)) (T, *bconn, error) {
+// primaryLost handles a link failure of the primary session outside a
+// transaction. The session is marked broken: the pool replaces the
+// connection once it is released, and a *sql.Conn holding it keeps
+// failing, as on the raw driver (a silent new session would lose its
+// session state). The primary is then dialled once, to tell a lost session
+// from a primary that is down: in that case the error wraps ErrPrimaryDown
+// and the statements that need the primary fail fast from then on.
+func (c *conn) primaryLost(ctx context.Context, b *bconn, err error) error {
 	if err == nil || b != c.primary || c.tx != nil || ctx.Err() != nil || !nodeFailure(b, err) {
-		return v, b, err
+		return err
 	}
-	c.primary = nil
-	b.Close()
-	nb, derr := c.primaryConn(ctx)
-	if derr != nil {
-		return v, b, fmt.Errorf("%w (the statement failed with: %v)", derr, err)
+	b.broken = true
+	if derr := c.c.router.probePrimary(ctx); derr != nil {
+		return fmt.Errorf("%w (the statement failed with: %v)", derr, err)
 	}
-	if errors.Is(err, driver.ErrBadConn) {
-		v, err = again(nb)
-		return v, nb, err
-	}
-	return v, b, err
+	return err
 }
 
 // ExecContext routes, guards and rewrites the statement, then runs it on the
@@ -109,11 +95,10 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return nil, err
 	}
 	start := c.c.since()
-	exec := func(b *bconn) (driver.Result, error) { return b.exec(ctx, q, nargs) }
-	r, err := exec(b)
+	r, err := b.exec(ctx, q, nargs)
 	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
 	c.txCheck(b, err)
-	r, b, err = primaryFailed(ctx, c, b, r, err, exec)
+	err = c.primaryLost(ctx, b, err)
 	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err
@@ -166,7 +151,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	}
 	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
 	c.txCheck(b, err)
-	si, b, err = primaryFailed(ctx, c, b, si, err, func(b *bconn) (driver.Stmt, error) { return b.prepare(ctx, native) })
+	err = c.primaryLost(ctx, b, err)
 	if err != nil {
 		return nil, c.shield(err)
 	}
@@ -196,11 +181,20 @@ func (c *conn) Ping(ctx context.Context) error {
 
 // CheckNamedValue forwards to the backend connections' checker; without one
 // it returns driver.ErrSkip so that database/sql's default converter runs,
-// exactly as on the raw driver. A connection that has opened no backend
-// connection yet uses the checker of the connector's first one; before any
-// was ever opened, database/sql's default converter runs.
+// exactly as on the raw driver. The checker depends on the backend driver
+// alone: pgx's needs no connection, and the others' comes from the first
+// backend connection the *sql.DB opened, on any node. Before the first one
+// (the first statement with arguments of a MySQL or ODBC *sql.DB) the
+// connection opens its primary session to learn it; if the primary cannot
+// be reached then, database/sql's default converter runs.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	if ck := c.c.checker.Load(); ck != nil {
+	ck := c.c.checker.Load()
+	if ck == nil {
+		if _, err := c.primaryConn(context.Background()); err == nil {
+			ck = c.c.checker.Load()
+		}
+	}
+	if ck != nil && *ck != nil {
 		return (*ck).CheckNamedValue(nv)
 	}
 	return driver.ErrSkip

@@ -220,6 +220,34 @@ func (r *router) primaryGate() error {
 	return nil
 }
 
+// dialPrimary opens a backend connection to the primary, unless it is
+// known down (ErrPrimaryDown at once), and records the outcome.
+func (r *router) dialPrimary(ctx context.Context) (driver.Conn, error) {
+	if err := r.primaryGate(); err != nil {
+		return nil, err
+	}
+	n := r.c.primary
+	raw, err := n.backend.Connect(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.primaryFailed(err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPrimaryDown, n.connectError(err))
+	}
+	r.primaryUp()
+	return raw, nil
+}
+
+// probePrimary dials the primary to see whether it is up, and hangs up.
+func (r *router) probePrimary(ctx context.Context) error {
+	raw, err := r.dialPrimary(ctx)
+	if err != nil {
+		return err
+	}
+	raw.Close()
+	return nil
+}
+
 // primaryFailed records a failed dial of the primary.
 func (r *router) primaryFailed(err error) {
 	n := r.c.primary
@@ -247,7 +275,9 @@ func (r *router) primaryUp() {
 }
 
 // done counts a statement against its node and translates a server's
-// read-only refusal into ErrReadOnly. driver.ErrSkip passes unchanged.
+// read-only refusal on a read-only session aiodb opened into ErrReadOnly.
+// Other errors (a refusal in the program's own read-only transaction on
+// the primary among them) and driver.ErrSkip pass unchanged.
 func (r *router) done(b *bconn, err error) error {
 	if err == nil {
 		b.node.health.served.Add(1)
@@ -256,7 +286,7 @@ func (r *router) done(b *bconn, err error) error {
 	if err == driver.ErrSkip {
 		return err
 	}
-	if readOnlyRefusal(b, err) {
+	if b.readOnly && readOnlyRefusal(b, err) {
 		return fmt.Errorf("%w: refused by %s, whose session or server is read-only: %w", ErrReadOnly, b.node.URL, err)
 	}
 	return err

@@ -1,10 +1,12 @@
 package aiodb
 
 import (
+	"database/sql/driver"
 	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // PostgreSQL's rules: what its errors mean to routing and transactions.
@@ -29,3 +31,8 @@ func pgNodeFailure(e dbError) bool {
 // pgLinkFailure: pgconn says the failure happened before anything was sent
 // (a dial that failed, a closed connection).
 func pgLinkFailure(err error) bool { return pgconn.SafeToRetry(err) }
+
+// pgChecker is pgx's argument checker, which accepts every value (pgx
+// encodes them itself) and reads nothing of its connection: a connection
+// that has not dialled yet checks its arguments with it.
+var pgChecker driver.NamedValueChecker = (*stdlib.Conn)(nil)

@@ -239,6 +239,7 @@ func (c *conn) session(ctx context.Context, n *node) (*bconn, error) {
 		return nil, n.connectError(err)
 	}
 	b := c.c.newBconn(raw, n)
+	b.readOnly = true
 	if ro := c.c.prof.readOnly; ro != "" {
 		if err := b.execSQL(ctx, ro); err != nil {
 			raw.Close()
@@ -319,7 +320,7 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 		return rows, err
 	})
 	c.txCheck(b, err)
-	rows, b, err = primaryFailed(ctx, c, b, rows, err, run)
+	err = c.primaryLost(ctx, b, err)
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}
