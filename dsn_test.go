@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestParseDSNSchemes(t *testing.T) {
@@ -180,6 +183,31 @@ func TestOptionNames(t *testing.T) {
 		if err := o.setOne(name, "", ODBC); err != nil && strings.Contains(err.Error(), "unknown aiodb option") {
 			t.Errorf("optionNames lists %s, which setOne does not know", name)
 		}
+	}
+}
+
+// TestParseDSNPercentEncodedPassword: a password with the characters a URL
+// gives a meaning to, percent-encoded as the docs say, reaches each backend
+// driver decoded.
+func TestParseDSNPercentEncodedPassword(t *testing.T) {
+	const pw = "p#s?s/w@r d%1"
+	const enc = "p%23s%3Fs%2Fw%40r%20d%251"
+	pg, err := ParseDSN("postgres://app:" + enc + "@h/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc, err := pgconn.ParseConfig(pg.Primary.backend); err != nil || pc.Password != pw {
+		t.Errorf("pgx: %v, password %q", err, pc.Password)
+	}
+	my, err := ParseDSN("mysql://app:" + enc + "@h/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc, err := mysql.ParseDSN(my.Primary.backend); err != nil || mc.Passwd != pw || mc.DBName != "db" {
+		t.Errorf("go-sql-driver/mysql: %v, %+v", err, mc)
+	}
+	if strings.Contains(pg.String()+my.String(), "w@r") {
+		t.Errorf("password shown: %s %s", pg, my)
 	}
 }
 
