@@ -16,7 +16,7 @@ const (
 	ODBC
 )
 
-// String returns the dialect's name as written in the README ("postgres",
+// String returns the dialect's name, as aiodb_odbc_dialect spells it ("postgres",
 // "mysql", "sqlite", "odbc").
 func (d Dialect) String() string {
 	switch d {
