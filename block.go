@@ -174,6 +174,13 @@ func WithTxOptions(opts *sql.TxOptions) TxOption {
 //
 // In a Replica block only a read-only transaction ([ReadOnly]) is allowed;
 // any other fails with an error wrapping ErrReadOnly before anything is sent.
+//
+// Inside fn, run statements with fn's ctx (a helper, [Querier]): [DB.DB]
+// and a ctx from outside the block take another pool connection, outside
+// the transaction, which does not see its rows. On SQLite that connection
+// also contends for the transaction's lock: a write through it waits for the
+// busy timeout (5 s for in-memory databases) and fails with SQLITE_BUSY,
+// and after a read through it the block's commit can fail the same way.
 func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) error, opts ...TxOption) error {
 	var o txOptions
 	for _, opt := range opts {

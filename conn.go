@@ -252,11 +252,17 @@ func (c *conn) dropRO(n *node) error {
 }
 
 // rewrite maps a query and its arguments to the backend's native form. A
-// query without arguments is returned verbatim, and so is one whose pgx
+// query without arguments is returned verbatim (unless its backend would
+// misread its placeholders: rewriteCache.argless), and so is one whose pgx
 // options include a QueryRewriter (pgx.NamedArgs), which owns the text.
 func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
 	lead, rewriter := c.prof.options(args)
 	if len(args) == lead || rewriter {
+		if len(args) == 0 && c.prof.bind != bindDollar {
+			if err := c.cache.argless(query); err != nil {
+				return "", nil, err
+			}
+		}
 		return query, args, nil
 	}
 	rw, err := c.cache.get(query)

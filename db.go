@@ -19,7 +19,7 @@ import (
 // connections also serve database/sql code, sqlc, sqlx or an ORM.
 //
 // A DB is safe for concurrent use. It logs nothing itself except the
-// redacted DSN when it opens; statements are logged by the driver at debug
+// redacted DSN when it opens (see [Open]); statements are logged by the driver at debug
 // level when a logger is given ([WithLogger]).
 type DB struct {
 	sql     *sql.DB
@@ -37,7 +37,7 @@ type openOptions struct {
 }
 
 // WithLogger sends aiodb's log to l: the redacted DSN at info level when the
-// DB opens, every statement at debug level (operation, query text, node,
+// DB opens (and a note when it has no replicas), every statement at debug level (operation, query text, node,
 // duration, number of arguments, error), replica health at warn level.
 // Passwords are never logged; argument values only with [WithLogArgs].
 func WithLogger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
@@ -58,6 +58,11 @@ func WithMaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } 
 // Like sql.Open it connects lazily: the first statement dials the primary.
 // The pool takes its sizes from the DSN (aiodb_maxsize, aiodb_minsize), then
 // from the options, which win. Errors wrap [ErrBadDSN].
+//
+// With [WithLogger], Open logs the redacted DSN at info level and, when the
+// DSN names no replica, a second info line saying that Replica blocks and
+// [WithReplica] contexts read from a read-only session on the primary: a DSN
+// that lost its replicas by mistake does not go unnoticed.
 func Open(dsn string, opts ...Option) (*DB, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
@@ -82,6 +87,9 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	}
 	if o.log != nil {
 		o.log.Info("aiodb: open", "dsn", cfg.String(), "dialect", cfg.Dialect.String(), "replicas", len(cfg.Replicas))
+		if len(cfg.Replicas) == 0 {
+			o.log.Info("aiodb: no replicas in the DSN: Replica blocks and WithReplica read from a read-only session on the primary")
+		}
 	}
 	return db, nil
 }
@@ -100,7 +108,9 @@ func mysqlLocation(cfg *Config) *time.Location {
 
 // DB returns the underlying *sql.DB: the pool the helpers use. Statements
 // sent through it directly do not see the blocks of a context; use
-// [Querier] for code that must run inside the current block.
+// [Querier] for code that must run inside the current block. Inside a
+// Transaction block on SQLite, a write through DB waits for the block's own
+// lock and fails with SQLITE_BUSY: use the block's ctx (see [DB.Transaction]).
 func (db *DB) DB() *sql.DB { return db.sql }
 
 // Close closes the pool (sql.DB.Close): idle connections are closed at once,

@@ -89,6 +89,26 @@ func TestOpenLogs(t *testing.T) {
 	}
 }
 
+// TestOpenLogsNoReplicas: a DSN without replicas is logged at info level,
+// so one that lost its replicas by mistake does not go unnoticed.
+func TestOpenLogsNoReplicas(t *testing.T) {
+	const msg = `level=INFO msg="aiodb: no replicas in the DSN: Replica blocks and WithReplica read from a read-only session on the primary"`
+	for dsn, want := range map[string]bool{
+		"sqlite:///:memory:": true,
+		"postgres://app:s3cret@127.0.0.1:1/shop postgres://app:s3cret@127.0.0.2:1/shop": false,
+	} {
+		var buf bytes.Buffer
+		db, err := Open(dsn, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if got := strings.Contains(buf.String(), msg); got != want {
+			t.Errorf("%s: logged %v, want %v:\n%s", dsn, got, want, buf.String())
+		}
+	}
+}
+
 func TestDBClose(t *testing.T) {
 	db, err := Open("sqlite:///:memory:")
 	if err != nil {

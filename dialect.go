@@ -16,8 +16,7 @@ const (
 	ODBC
 )
 
-// String returns the dialect's name as written in the README ("postgres",
-// "mysql", "sqlite", "odbc").
+// String returns the dialect's name: "postgres", "mysql", "sqlite" or "odbc".
 func (d Dialect) String() string {
 	switch d {
 	case PostgreSQL:

@@ -1,12 +1,17 @@
-// Package aiodb is a database/sql driver that puts PostgreSQL (pgx),
-// MySQL/MariaDB (go-sql-driver/mysql), SQLite (modernc.org/sqlite) and ODBC
-// (alexbrainman/odbc, build tag odbc) behind one name, "aiodb", and adds what
-// those drivers lack: a multi-URL DSN with read replicas, placeholder
-// rewriting ($1, ? and %s on every backend), per-statement replica routing
-// with read-only enforcement, and nested transactions on SAVEPOINTs. On top
-// of it sit helpers in the spirit of the Python library aio-databases.
+// Package aiodb is a Go database/sql driver that puts PostgreSQL (pgx),
+// MySQL/MariaDB (go-sql-driver/mysql), SQLite (modernc.org/sqlite, pure Go,
+// the embedded default) and ODBC (alexbrainman/odbc, build tag odbc) behind
+// one driver name, "aiodb", and adds what those drivers lack: a multi-URL DSN
+// with read replicas, placeholder rewriting ($1, ? and %s on every backend),
+// per-statement replica routing with read-only enforcement, and nested
+// transactions on SAVEPOINTs. On top of it sit helpers in the spirit of the
+// Python library aio-databases.
 //
 //	db, err := sql.Open("aiodb", "postgres://app:secret@primary/shop postgres://app:secret@replica/shop")
+//
+// The README and the docs directory of the repository explain the DSN,
+// placeholders, replicas, nested transactions and the helpers; [Open]
+// returns a [DB] with the helpers.
 //
 // # Driver contract
 //

@@ -170,7 +170,7 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 	}
 	d, ok := schemes[strings.TrimSuffix(strings.ToLower(scheme), "+pool")]
 	if !ok {
-		return 0, Node{}, nil, fmt.Errorf("%w: unknown scheme %q in %s", ErrBadDSN, scheme, red)
+		return 0, Node{}, nil, fmt.Errorf("%w: unknown scheme %q in %s; want one of %s (each may end in +pool)", ErrBadDSN, scheme, red, strings.Join(sortedKeys(schemes), ", "))
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -191,6 +191,8 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 		if strings.HasPrefix(strings.ToLower(k), OptionPrefix) {
 			opts[strings.ToLower(k)] = v
 			delete(q, k)
+		} else if err := unprefixedOption(k); err != nil {
+			return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, red, err)
 		}
 	}
 	u.RawQuery = q.Encode()
@@ -355,9 +357,64 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 		}
 		o.ODBCDialect, err = choose(v, map[string]Dialect{"postgres": PostgreSQL, "mysql": MySQL, "sqlite": SQLite, "ansi": ODBC})
 	default:
-		return fmt.Errorf("unknown aiodb option")
+		return unknownOption(name)
 	}
 	return err
+}
+
+// optionNames are the options setOne knows, without OptionPrefix, in order.
+var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "replica_policy", "route", "sql_mode"}
+
+// unknownOption is the error for an aiodb_ option that does not exist: it
+// suggests the nearest name (a typo), or lists them all.
+func unknownOption(name string) error {
+	best, dist := "", 3 // suggest nothing further than two edits away
+	for _, o := range optionNames {
+		if d := editDistance(name, o); d < dist {
+			best, dist = o, d
+		}
+	}
+	if best != "" {
+		return fmt.Errorf("unknown aiodb option; did you mean %s%s?", OptionPrefix, best)
+	}
+	return fmt.Errorf("unknown aiodb option; want one of %s%s", OptionPrefix, strings.Join(optionNames, ", "+OptionPrefix))
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// unprefixedOption catches aio-databases' pool options written as URL
+// parameters without OptionPrefix: no backend knows them, and passed on they
+// would be taken for server settings or ignored.
+func unprefixedOption(param string) error {
+	var opt string
+	switch strings.ToLower(param) {
+	case "maxsize", "max_size":
+		opt = "maxsize"
+	case "minsize", "min_size":
+		opt = "minsize"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s is an aio-databases pool option: write %s%s on the primary (first) URL", param, OptionPrefix, opt)
 }
 
 func nonNegative(v string) (int, error) {

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestParseDSNSchemes(t *testing.T) {
@@ -140,6 +143,71 @@ func TestParseDSNErrors(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%q: password in %q", tc.dsn, err)
 		}
+	}
+}
+
+// TestParseDSNErrorsSayWhatToDo checks that the errors a newcomer meets
+// name the fix: the valid schemes, the nearest aiodb option, the aiodb_
+// prefix that aio-databases' pool options need in a URL.
+func TestParseDSNErrorsSayWhatToDo(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"oracle://u:hunter2@h/db", "want one of aiomysql, aioodbc, aiopg, aiosqlite, asyncpg, mariadb, mysql, odbc, pgx, postgres, postgresql, sqlite, sqlite3, trio-mysql (each may end in +pool)"},
+		{"postgres://u:hunter2@h/db?aiodb_maxsise=5", `option aiodb_maxsise="5": unknown aiodb option; did you mean aiodb_maxsize?`},
+		{"postgres://u:hunter2@h/db?AIODB_Replica_Polcy=random", "did you mean aiodb_replica_policy?"},
+		{"postgres://u:hunter2@h/db?aiodb_zzzzzzzzzz=1", "unknown aiodb option; want one of aiodb_fallback, aiodb_health_interval, aiodb_max_lag, aiodb_maxsize, aiodb_minsize, aiodb_odbc_dialect, aiodb_raw_savepoints, aiodb_replica_policy, aiodb_route, aiodb_sql_mode"},
+		{"postgres://u:hunter2@h/db?maxsize=5", "maxsize is an aio-databases pool option: write aiodb_maxsize on the primary (first) URL"},
+		{"mysql://u:hunter2@h/db?minsize=", "minsize is an aio-databases pool option: write aiodb_minsize"},
+		{"sqlite:///:memory:?MaxSize=5", "write aiodb_maxsize"},
+		{"postgres://u:hunter2@h/db postgres://u:hunter2@r/db?max_size=5", "postgres://u:xxxxx@r/db?max_size=5: max_size is an aio-databases pool option: write aiodb_maxsize on the primary (first) URL"},
+		{"postgres://u:hunter2@h/db?min_size=1", "write aiodb_minsize"},
+	} {
+		_, err := ParseDSN(tc.dsn)
+		if !errors.Is(err, ErrBadDSN) {
+			t.Errorf("%q: err %v, want ErrBadDSN", tc.dsn, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n%s\ndoes not say\n%s", tc.dsn, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: password in %q", tc.dsn, err)
+		}
+	}
+}
+
+// TestOptionNames keeps the names that errors suggest in step with the
+// options setOne accepts.
+func TestOptionNames(t *testing.T) {
+	for _, name := range optionNames {
+		var o Options
+		if err := o.setOne(name, "", ODBC); err != nil && strings.Contains(err.Error(), "unknown aiodb option") {
+			t.Errorf("optionNames lists %s, which setOne does not know", name)
+		}
+	}
+}
+
+// TestParseDSNPercentEncodedPassword: a password with the characters a URL
+// gives a meaning to, percent-encoded as the docs say, reaches each backend
+// driver decoded.
+func TestParseDSNPercentEncodedPassword(t *testing.T) {
+	const pw = "p#s?s/w@r d%1"
+	const enc = "p%23s%3Fs%2Fw%40r%20d%251"
+	pg, err := ParseDSN("postgres://app:" + enc + "@h/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc, err := pgconn.ParseConfig(pg.Primary.backend); err != nil || pc.Password != pw {
+		t.Errorf("pgx: %v, password %q", err, pc.Password)
+	}
+	my, err := ParseDSN("mysql://app:" + enc + "@h/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc, err := mysql.ParseDSN(my.Primary.backend); err != nil || mc.Passwd != pw || mc.DBName != "db" {
+		t.Errorf("go-sql-driver/mysql: %v, %+v", err, mc)
+	}
+	if strings.Contains(pg.String()+my.String(), "w@r") {
+		t.Errorf("password shown: %s %s", pg, my)
 	}
 }
 

@@ -9,7 +9,8 @@ import "errors"
 var (
 	// ErrBadDSN is wrapped by every error from ParseDSN, NewConnector and
 	// sql.Open("aiodb", …): empty, malformed, unknown scheme, mixed dialects,
-	// unknown or invalid aiodb option, or an odbc:// DSN in a build without
+	// unknown or invalid aiodb option, an aio-databases pool option (maxsize,
+	// minsize) without the aiodb_ prefix, or an odbc:// DSN in a build without
 	// the odbc tag.
 	ErrBadDSN = errors.New("aiodb: bad DSN")
 

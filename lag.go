@@ -15,7 +15,7 @@ import (
 )
 
 // Replication lag, measured by the health checker against the primary's
-// position (see the README's "Lag" section for the method per backend).
+// position (see the "Lag" section of docs/replicas.md for the method per backend).
 
 // lagMode is how a replica's lag is measured.
 type lagMode uint8

@@ -403,6 +403,7 @@ type rewrite struct {
 	query    string // native text
 	numInput int    // number of arguments the SOURCE query takes
 	order    []int  // for bindQuestion: 0-based source arg index per emitted placeholder; nil when identity (args passed as-is)
+	misread  bool   // placeholders in $N, ? or ?N style for a ? or ?N backend: see rewriteCache.argless
 }
 
 // markKind classifies a placeholder-like token of the source query.
@@ -536,6 +537,14 @@ func pickStyle(first *[numMarkKinds]int, bind bindStyle) (srcStyle, error) {
 		}
 		return nil
 	}
+	// A ? beside $N or %s placeholders is a placeholder of another style to a
+	// backend whose own placeholder is ?: its driver cannot take it for anything else.
+	mixedQ := func(what string) error {
+		if bind != bindDollar && has(mQ) {
+			return &PlaceholderError{Offset: first[mQ], Msg: "mixed placeholder styles (" + what + "): this backend's driver takes every ? for a placeholder"}
+		}
+		return literalQ(mQQ)
+	}
 	mixed := func(a, b markKind, what string) error {
 		return &PlaceholderError{Offset: max(first[a], first[b]), Msg: "mixed placeholder styles (" + what + ")"}
 	}
@@ -547,7 +556,7 @@ func pickStyle(first *[numMarkKinds]int, bind bindStyle) (srcStyle, error) {
 		if has(mQN) && bind != bindDollar {
 			return 0, mixed(mDollar, mQN, "$N and ?N")
 		}
-		return styleDollar, literalQ(mQ, mQQ)
+		return styleDollar, mixedQ("$N and ?")
 	case has(mPctS):
 		if has(mQN) && bind != bindDollar {
 			return 0, mixed(mPctS, mQN, "%s and ?N")
@@ -555,7 +564,7 @@ func pickStyle(first *[numMarkKinds]int, bind bindStyle) (srcStyle, error) {
 		if has(mPct) {
 			return 0, &PlaceholderError{Offset: first[mPct], Msg: "lone % in %s style (write %% for a literal %)"}
 		}
-		return stylePct, literalQ(mQ, mQQ)
+		return stylePct, mixedQ("%s and ?")
 	case has(mQN):
 		if has(mQ) {
 			return 0, mixed(mQ, mQN, "? and ?N")
@@ -639,7 +648,7 @@ func emit(query string, marks []mark, style srcStyle, bind bindStyle, numInput i
 	if style == styleQ || style == stylePct {
 		numInput = seq
 	}
-	r := &rewrite{query: w.finish(), numInput: numInput}
+	r := &rewrite{query: w.finish(), numInput: numInput, misread: numInput > 0 && bind != bindDollar && style != stylePct}
 	if w.order != nil && !identity(w.order, numInput) {
 		r.order = w.order
 	}
@@ -782,6 +791,24 @@ func newRewriteCache(syn sqlSyntax, bind bindStyle, size int) *rewriteCache {
 		rw, err := newRewrite(query, syn, bind)
 		return cachedRewrite{rw, err}
 	})}
+}
+
+// argless checks a statement given no arguments, which is sent verbatim.
+// When its placeholders are in $N, ? or ?N style and the backend's own are ?
+// or ?N, the backend would misread them (SQLite takes $1 for a named
+// parameter): it returns aiodb's count error instead. A backend that takes
+// $N reads $N and ? itself ($1 in a CREATE FUNCTION body, the JSONB ?
+// operator), and %s may be the modulo of a column named s: those pass.
+func (c *rewriteCache) argless(query string) error {
+	if !strings.ContainsAny(query, "$?") {
+		return nil
+	}
+	rw, err := c.get(query)
+	if err != nil || !rw.misread {
+		return nil // not aiodb's to judge: the backend answers as it would without aiodb
+	}
+	_, err = rw.args(nil)
+	return err
 }
 
 // get returns the rewrite of query, from the cache when it is there.

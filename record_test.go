@@ -29,7 +29,7 @@ var (
 	}
 )
 
-// typeCases is the type normalisation table of the README, row by row.
+// typeCases is the type normalisation table of docs/helpers.md, row by row.
 var typeCases = []typeCase{
 	{name: "smallint", pg: [2]string{"SMALLINT", "7"}, my: [2]string{"SMALLINT", "7"}, lite: [2]string{"SMALLINT", "7"}, want: int64(7)},
 	{name: "integer", pg: [2]string{"INTEGER", "-42"}, my: [2]string{"INTEGER", "-42"}, lite: [2]string{"INTEGER", "-42"}, want: int64(-42)},

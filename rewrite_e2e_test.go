@@ -78,3 +78,50 @@ func TestPlaceholderStylesEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestPlaceholderWithoutArguments checks statements given no arguments. They
+// are sent verbatim, except where the backend would misread placeholders of
+// aiodb's own styles ($N, ? and ?N to a backend whose placeholder is ? or ?N):
+// there aiodb reports its own count error instead of the backend's.
+func TestPlaceholderWithoutArguments(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		if b.dialect == PostgreSQL {
+			// PostgreSQL reads $N and ? itself: both reach it as written.
+			var has bool
+			if err := db.QueryRow(`SELECT '{"a":1}'::jsonb ? 'a'`).Scan(&has); err != nil || !has {
+				t.Errorf("jsonb ? without arguments: %v %v", has, err)
+			}
+			if _, err := db.Exec("SELECT $1"); err == nil || errors.Is(err, ErrPlaceholder) {
+				t.Errorf("SELECT $1 without arguments: %v, want the server's error", err)
+			}
+			return
+		}
+		for _, q := range []string{"SELECT $1", "SELECT $1, $2", "SELECT ?", "SELECT ?1"} {
+			_, err := db.Exec(q)
+			want := "takes 1 argument(s) but 0 were given"
+			if q == "SELECT $1, $2" {
+				want = "takes 2 argument(s)"
+			}
+			if !errors.Is(err, ErrPlaceholder) || !strings.Contains(err.Error(), want) {
+				t.Errorf("Exec(%q) without arguments: %v, want ErrPlaceholder saying %q", q, err, want)
+			}
+			if rows, err := db.Query(q); !errors.Is(err, ErrPlaceholder) {
+				t.Errorf("Query(%q) without arguments: %v, want ErrPlaceholder", q, err)
+				if err == nil {
+					rows.Close()
+				}
+			}
+		}
+		// Statements whose placeholder-like text is not aiodb's to judge still
+		// reach the backend as written.
+		var v string
+		if err := db.QueryRow("SELECT '$1 ? %s'").Scan(&v); err != nil || v != "$1 ? %s" {
+			t.Errorf("placeholders in a literal: %q %v", v, err)
+		}
+		var n int
+		if err := db.QueryRow("SELECT 7 %s FROM (SELECT 4 AS s) x").Scan(&n); err != nil || n != 3 {
+			t.Errorf("modulo of a column named s: %d %v", n, err)
+		}
+	})
+}

@@ -16,7 +16,7 @@ import (
 // holds the levels: level 0 is the backend's own transaction, level n ≥ 1 is
 // SAVEPOINT sp_k with k counted per top-level transaction, never reused.
 //
-// Rules (README "Nested transactions"):
+// Rules (docs/transactions.md):
 //   - inner Commit is RELEASE SAVEPOINT; if that fails (PostgreSQL after an
 //     error inside the level), the level is rolled back and Commit returns
 //     ErrTxRolledBack;

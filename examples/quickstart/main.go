@@ -87,14 +87,14 @@ func helpers(ctx context.Context, db *aiodb.DB) error {
 		return err
 	}
 	fmt.Println("FetchVal  ", n, "users under 40")
-	fmt.Print("Iterate    ")
+	var names []any
 	for rec, err := range db.Iterate(ctx, "SELECT name FROM quickstart_users ORDER BY name") {
 		if err != nil {
 			return err
 		}
-		fmt.Print(rec.Get("name"), " ")
+		names = append(names, rec.Get("name"))
 	}
-	fmt.Println()
+	fmt.Println("Iterate   ", names)
 	return nil
 }
 
