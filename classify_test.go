@@ -107,6 +107,12 @@ var classifyCases = []classifyCase{
 	{syn: synMy, query: "SELECT RELEASE_LOCK('a')", why: "release_lock() call"},
 	{syn: synMy, query: "SELECT NEXTVAL(s)", why: "nextval() call"},
 	{syn: synMy, query: "SELECT NEXT VALUE FOR s", why: "NEXT VALUE FOR"},
+	// ODBC with the ansi dialect may reach any server: every dialect's list applies.
+	{syn: synODBC, query: "SELECT nextval('s')", why: "nextval() call"},
+	{syn: synODBC, query: "SELECT pg_try_advisory_lock(1)", why: "pg_try_advisory_lock() call"},
+	{syn: synODBC, query: "SELECT GET_LOCK('a', 10)", why: "get_lock() call"},
+	{syn: synODBC, query: "SELECT load_extension('x')", why: "load_extension() call"},
+	{syn: synLite, query: "SELECT load_extension('x')", why: "load_extension() call"},
 	{syn: synPG, query: "EXPLAIN ANALYZE DELETE FROM t", kind: "EXPLAIN ANALYZE DELETE", why: "ANALYZE runs the statement: data-modifying statement"},
 	{syn: synPG, query: "EXPLAIN (ANALYZE true) INSERT INTO t VALUES (1)", kind: "EXPLAIN ANALYZE INSERT"},
 	{syn: synPG, query: "EXPLAIN ANALYZE SELECT nextval('s')", why: "nextval() call"},

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -339,5 +340,34 @@ func TestLogPreparedFallback(t *testing.T) {
 	}
 	if strings.Contains(out, "s3cret") || strings.Contains(out, "skip") {
 		t.Errorf("log shows a password or the ErrSkip attempt:\n%s", out)
+	}
+}
+
+// TestNoArgumentsSentVerbatim: a statement without arguments reaches the
+// backend byte for byte, as on the raw driver: no placeholder rewriting,
+// so a PostgreSQL ? operator or a MySQL % stays what it is.
+func TestNoArgumentsSentVerbatim(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ dsn, q string }{
+		{pgMock, `SELECT '{"a":1}'::jsonb ? 'a'`},
+		{pgMock, `SELECT '{"a":1}'::jsonb ?| array['a'], '{"a":1}'::jsonb ?& array['a']`},
+		{pgMock, "SELECT $1"},
+		{myMock, "SELECT 10 % 3, '%s'"},
+		{myMock, "SELECT ? FROM t"},
+		{"sqlite:///x.db", "SELECT :a, ?1, @b"},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			db, mock := mockDB(t, tc.dsn)
+			mock.ExpectQuery(tc.q).WithoutArgs().WillReturnRows(sqlmock.NewRows([]string{"a"}).AddRow(true))
+			mock.ExpectExec(tc.q).WithoutArgs().WillReturnResult(ok0)
+			rows, err := db.QueryContext(ctx, tc.q)
+			if err != nil {
+				t.Fatalf("Query: %v", err)
+			}
+			rows.Close()
+			if _, err := db.ExecContext(ctx, tc.q); err != nil {
+				t.Fatalf("Exec: %v", err)
+			}
+		})
 	}
 }

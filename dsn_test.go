@@ -123,6 +123,7 @@ func TestParseDSNErrors(t *testing.T) {
 		{"postgres://u:hunter2@h/db?aiodb_route=sometimes", "want one of auto, manual"},
 		{"postgres://u:hunter2@h/db?aiodb_health_interval=0s", "positive"},
 		{"postgres://u:hunter2@h/db?aiodb_max_lag=soon", "aiodb_max_lag"},
+		{"postgres://u:hunter2@h/db?aiodb_max_lag=-1s", "aiodb_max_lag=\"-1s\": must not be negative"},
 		{"postgres://u:hunter2@h/db?aiodb_route=auto&aiodb_route=manual", "given 2 times"},
 		{"postgres://u:hunter2@h/db?aiodb_sql_mode=ANSI_QUOTES", "only for mysql"},
 		{"mysql://u:hunter2@h/db?aiodb_sql_mode=STRICT", "unknown mode"},

@@ -129,6 +129,14 @@ func TestFetchVal(t *testing.T) {
 		if _, err := FetchValNamed[int64](ctx, db, "missing", q, 1); err == nil || !strings.Contains(err.Error(), `no column "missing"`) {
 			t.Errorf("FetchValNamed(missing): %v", err)
 		}
+		// Duplicate names: the first column of that name, as Record.Get.
+		dup := "SELECT 1 AS x, 2 AS x, 3 AS y, 4 AS x"
+		if v, err := FetchValNamed[int64](ctx, db, "x", dup); err != nil || v != 1 {
+			t.Errorf("FetchValNamed[int64](x) of duplicate columns = %v, %v, want the first, 1", v, err)
+		}
+		if v, err := FetchValNamed[any](ctx, db, "x", dup); err != nil || v != int64(1) {
+			t.Errorf("FetchValNamed[any](x) of duplicate columns = %#v, %v, want the first, int64(1)", v, err)
+		}
 		null := "SELECT NULL AS x, 1 AS y"
 		if _, err := FetchVal[int64](ctx, db, null); err == nil {
 			t.Error("FetchVal[int64] of NULL succeeded")

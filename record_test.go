@@ -41,6 +41,9 @@ var typeCases = []typeCase{
 	{name: "real", pg: [2]string{"REAL", "1.1"}, my: [2]string{"FLOAT", "1.1"}, lite: [2]string{"REAL", "1.1"}, want: 1.1},
 	{name: "double", pg: [2]string{"DOUBLE PRECISION", "2.5"}, my: [2]string{"DOUBLE", "2.5"}, lite: [2]string{"DOUBLE", "2.5"}, want: 2.5},
 	{name: "numeric", pg: [2]string{"NUMERIC(10,2)", "12.34"}, my: [2]string{"DECIMAL(10,2)", "12.34"}, lite: [2]string{"NUMERIC(10,2)", "12.34"}, want: "12.34", odbc: 12.34},
+	// SQLite stores an integer in a NUMERIC column as an integer: still a decimal string, exact beyond 2⁵³.
+	{name: "numeric integer", pg: [2]string{"NUMERIC(20,0)", "9007199254740993"}, my: [2]string{"DECIMAL(20,0)", "9007199254740993"}, lite: [2]string{"NUMERIC", "9007199254740993"}, want: "9007199254740993", odbc: float64(9007199254740992)},
+	{name: "decimal integer", pg: [2]string{"DECIMAL(5,0)", "-12"}, my: [2]string{"DECIMAL(5,0)", "-12"}, lite: [2]string{"DECIMAL(5,0)", "-12"}, want: "-12", odbc: float64(-12)},
 	{name: "text", pg: [2]string{"TEXT", "'héllo'"}, my: [2]string{"TEXT", "'héllo'"}, lite: [2]string{"TEXT", "'héllo'"}, want: "héllo"},
 	{name: "varchar", pg: [2]string{"VARCHAR(10)", "'v'"}, my: [2]string{"VARCHAR(10)", "'v'"}, lite: [2]string{"VARCHAR(10)", "'v'"}, want: "v"},
 	{name: "char", pg: [2]string{"CHAR(3)", "'ab'"}, my: [2]string{"CHAR(3)", "'ab'"}, lite: [2]string{"CHAR(3)", "'ab'"}, want: "ab ", mysql: "ab", lit: "ab"},

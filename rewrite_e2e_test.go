@@ -45,6 +45,10 @@ func TestPlaceholderStylesEndToEnd(t *testing.T) {
 				tc{"jsonb ?? in qmark style", `SELECT name FROM T WHERE '{"a":1}'::jsonb ?? 'a' AND id = ?`, []any{1}, jsonb},
 				tc{"jsonb ? in dollar style", `SELECT name FROM T WHERE '{"a":1}'::jsonb ? 'a' AND id = $1`, []any{1}, jsonb})
 		}
+		if b.dialect == PostgreSQL {
+			// Without arguments the text is sent verbatim: ? is the operator.
+			cases = append(cases, tc{"jsonb ? without arguments", `SELECT name FROM T WHERE '{"a":1}'::jsonb ? 'a' AND id = 1`, nil, []string{"ann"}})
+		}
 		for _, c := range cases {
 			q := strings.ReplaceAll(c.query, " T ", " "+tbl+" ")
 			rows, err := db.Query(q, c.args...)

@@ -41,6 +41,7 @@ type rtNode struct {
 	opened   int
 	closed   int
 	failRows int  // the next failRows queries fail in their first Next
+	failLate int  // the next failLate queries fail in the Next after their row
 	skipArgs bool // answer driver.ErrSkip to Exec/Query with arguments (like go-sql-driver/mysql)
 }
 
@@ -126,12 +127,15 @@ func (c *rtConn) QueryContext(ctx context.Context, q string, args []driver.Named
 		return nil, err
 	}
 	c.f.mu.Lock()
-	fail := c.f.failRows > 0
+	fail, late := c.f.failRows > 0, c.f.failRows == 0 && c.f.failLate > 0
 	if fail {
 		c.f.failRows--
 	}
+	if late {
+		c.f.failLate--
+	}
 	c.f.mu.Unlock()
-	return &rtRows{c: c, val: c.f.name, fail: fail}, nil
+	return &rtRows{c: c, val: c.f.name, fail: fail, late: late}, nil
 }
 
 func (c *rtConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
@@ -210,13 +214,14 @@ type rtRows struct {
 	c    *rtConn
 	val  string
 	done bool
-	fail bool
+	fail bool // fail before the row
+	late bool // fail after the row, instead of io.EOF
 }
 
 func (r *rtRows) Columns() []string { return []string{"node"} }
 func (r *rtRows) Close() error      { return nil }
 func (r *rtRows) Next(dest []driver.Value) error {
-	if r.fail {
+	if r.fail || r.done && r.late {
 		r.c.closed = true
 		return io.ErrUnexpectedEOF
 	}
