@@ -110,8 +110,9 @@ func Reuse() ConnOption { return func(o *connOptions) { o.reuse = true } }
 // transaction); with [Reuse] it reuses the connection ctx carries.
 //
 // Inside a Replica block the connection's statements run on the primary,
-// writes included, as in aio-databases. Connection returns fn's error, or
-// the error of acquiring the connection.
+// writes included, as in aio-databases. Statements given a [WithReplica]
+// context inside the block read from one replica, as in a Replica block.
+// Connection returns fn's error, or the error of acquiring the connection.
 func (db *DB) Connection(ctx context.Context, fn func(ctx context.Context) error, opts ...ConnOption) error {
 	var o connOptions
 	for _, opt := range opts {
@@ -132,7 +133,7 @@ func (db *DB) Connection(ctx context.Context, fn func(ctx context.Context) error
 		return err
 	}
 	defer conn.Close()
-	return db.run(ctx, &scope{conn: conn}, fn)
+	return db.run(withPin(ctx), &scope{conn: conn}, fn)
 }
 
 // TxOption configures a Transaction block.
@@ -240,9 +241,12 @@ func finish(tx *sql.Tx, err error) error {
 // replicas in the DSN the statements run on a read-only session of the
 // primary, so code behaves the same in development and production.
 //
-// Replica does not hold a connection: outside other blocks each statement
-// takes one from the pool (and a replica by the DSN's policy). Inside a
-// Connection or Transaction block it keeps that block's connection; a
+// Replica does not hold a pool connection, but reads from one replica: the
+// first statement chooses it by the DSN's policy and the others of the
+// block (and of blocks nested in it) read from the same server, so the
+// block sees one replication position that never goes backwards. If that
+// replica fails mid-block, the next statement moves to another one. Inside
+// a Connection or Transaction block it keeps that block's connection; a
 // transaction never moves, so inside a transaction reads stay on its node
 // and only the read-only rule applies.
 func (db *DB) Replica(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -254,7 +258,7 @@ func (db *DB) Replica(ctx context.Context, fn func(ctx context.Context) error) e
 	if parent != nil {
 		s.conn, s.tx = parent.conn, parent.tx
 	}
-	return db.run(WithReplica(ctx), s, fn)
+	return db.run(withPin(WithReplica(ctx)), s, fn)
 }
 
 // errBlockDone is returned when a block's context is used after the block.

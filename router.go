@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"sync/atomic"
 )
 
 // Routing between the primary and read-only sessions (replicas, or the
@@ -43,6 +44,44 @@ func WithReplica(ctx context.Context) context.Context {
 // inside a WithReplica context and in automatic routing mode.
 func WithPrimary(ctx context.Context) context.Context {
 	return context.WithValue(ctx, routeKey{}, markPrimary)
+}
+
+// pinKey is the context key of a block's replicaPin.
+type pinKey struct{}
+
+// replicaPin is the node a Connection or Replica block reads from in a
+// replica context: the first statement chooses it, the others use it, so
+// that the block's reads see one server's replication position, which only
+// moves forward. It moves only when that node fails (or, having fallen
+// back to the primary, stays there: a replica could be behind it).
+type replicaPin struct{ n atomic.Pointer[node] }
+
+// withPin returns ctx with a replica pin, unless it carries one already
+// (nested blocks read from their outer block's node).
+func withPin(ctx context.Context) context.Context {
+	if pinOf(ctx) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, pinKey{}, new(replicaPin))
+}
+
+func pinOf(ctx context.Context) *replicaPin {
+	p, _ := ctx.Value(pinKey{}).(*replicaPin)
+	return p
+}
+
+// get returns the pinned node; nil without a pin or before the first read.
+func (p *replicaPin) get() *node {
+	if p == nil {
+		return nil
+	}
+	return p.n.Load()
+}
+
+func (p *replicaPin) set(n *node) {
+	if p != nil {
+		p.n.Store(n)
+	}
 }
 
 func routeOf(ctx context.Context) routeMark {
@@ -169,6 +208,15 @@ func refusal(info stmtInfo, op opKind, where string) error {
 func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason string) (*bconn, error) {
 	r := c.c.router
 	r.start()
+	pin := pinOf(ctx)
+	if n := pin.get(); n != nil && n != avoid && (n.primary || r.usable(n)) {
+		if b, err := c.session(ctx, n); err == nil {
+			return b, nil
+		} else if !n.primary && ctx.Err() == nil {
+			r.fail(n, err)
+			avoid = n
+		}
+	}
 	var lastErr error
 	for range len(r.nodes) + 1 {
 		n := r.next(avoid)
@@ -182,6 +230,7 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		b, err := c.session(ctx, n)
 		if err == nil {
 			r.debug("route", "reason", reason, "node", n.URL, "fallback", n.primary)
+			pin.set(n)
 			return b, nil
 		}
 		if ctx.Err() != nil {
