@@ -67,13 +67,14 @@ func CheckTopology(ctx context.Context, cfg *Config) (*Topology, error) {
 	p := &prober{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
 	defer p.close()
 	if len(c.replicas) > 0 && conns[0] != nil {
+		start := time.Now() // as in a health check round: lag counts from before the primary's position
 		pos := p.primaryPosition()
 		for i := range c.replicas {
 			if conns[i+1] == nil {
 				continue
 			}
 			wg.Go(func() {
-				lag, known, err := p.measure(ctx, i, pos, time.Now())
+				lag, known, err := p.measure(ctx, i, pos, start)
 				if err == nil {
 					t.Nodes[i+1].Lag, t.Nodes[i+1].LagKnown = lag, known
 				}
