@@ -19,6 +19,10 @@ type profile struct {
 	syntax   sqlSyntax // how the server lexes SQL
 	bind     bindStyle // the driver's native placeholders
 	readOnly string    // makes a session read-only; "" when the server has no such setting
+	// state returns one row: whether the server is read-only (NULL when it
+	// cannot say) and its version. CheckTopology runs it; "" when the
+	// server has no such query.
+	state string
 	// savepoints says whether nested transactions are supported, and
 	// scopedReadOnly whether SET TRANSACTION READ ONLY can be scoped to one.
 	savepoints, scopedReadOnly bool
@@ -56,12 +60,15 @@ func profileFor(cfg *Config) profile {
 	switch cfg.Dialect {
 	case PostgreSQL:
 		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true, checker: pgChecker,
-			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true}
+			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true,
+			state: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')"}
 	case MySQL:
 		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
-			bind: bindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true}
+			bind: bindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true,
+			state: "SELECT @@global.read_only, @@version"}
 	case SQLite:
-		return profile{syntax: sqlSyntax{dialect: SQLite}, bind: bindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true}
+		return profile{syntax: sqlSyntax{dialect: SQLite}, bind: bindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true,
+			state: "SELECT NULL, 'SQLite ' || sqlite_version()"}
 	}
 	// ODBC: lex as the server behind it does, bind with ?.
 	if o.ODBCDialect == ODBC {

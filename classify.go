@@ -197,7 +197,7 @@ func classify(query string, syn sqlSyntax) stmtInfo {
 		t := l.next()
 		switch t.kind {
 		case tokError:
-			return stmtInfo{kind: "unknown statement", why: "cannot be lexed: " + l.err + " at byte " + strconv.Itoa(t.start)}
+			return stmtInfo{kind: unknownStmt, why: "cannot be lexed: " + l.err + " at byte " + strconv.Itoa(t.start)}
 		case tokSpace, tokComment, tokExecOpen, tokExecClose:
 			continue
 		}
@@ -309,7 +309,7 @@ func statement(t []sig, syn sqlSyntax) stmtInfo {
 		kwFlush, kwReset, kwCache, kwInstall, kwUninstall, kwChange, kwLoad, kwStop:
 		return writeStmt(name, "maintenance statement")
 	}
-	return writeStmt("unknown statement", "unrecognised statement")
+	return writeStmt(unknownStmt, "unrecognised statement")
 }
 
 // phrase names a statement by its leading keywords ("CREATE TEMPORARY

@@ -1,5 +1,10 @@
 package aiodb
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Dialect is the SQL dialect of a node: which backend driver serves it, how
 // its SQL is lexed and which placeholder form it takes natively.
 type Dialect uint8
@@ -29,4 +34,15 @@ func (d Dialect) String() string {
 		return "odbc"
 	}
 	return "unknown"
+}
+
+// ParseDialect returns the dialect a name or URL scheme stands for, in any
+// case: "postgres", "postgresql", "pgx", "mysql", "mariadb", "sqlite",
+// "sqlite3", "odbc" and the other schemes ParseDSN accepts. An unknown name
+// is an error wrapping ErrBadDSN.
+func ParseDialect(name string) (Dialect, error) {
+	if d, ok := schemes[strings.ToLower(name)]; ok {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%w: unknown dialect %q (want one of %s)", ErrBadDSN, name, strings.Join(sortedKeys(schemes), ", "))
 }

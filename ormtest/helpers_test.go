@@ -46,7 +46,7 @@ func TestQuerierSqlc(t *testing.T) {
 	eachBackend(t, func(t *testing.T, tg *target) {
 		ctx := testCtx(t)
 		adb := openHelpers(t, tg)
-		mustExec(t, adb.DB(), ctx, pgq.Schema)
+		mustExec(t, adb.DB(), ctx, authorsSchema)
 		create := func(ctx context.Context, id int64) error {
 			_, err := pgq.New(aiodb.Querier(ctx, adb)).CreateAuthor(ctx, pgq.CreateAuthorParams{ID: id, Name: "a" + string(rune('0'+id))})
 			return err

@@ -151,6 +151,8 @@ run_go() {
 		say "nested module $mod"
 		(cd "$ROOT_DIR/$mod" && step "$GO" test "${race[@]}" -count=1 "$@" ./...)
 	done 3< <(nested_modules)
+	# ormtest's query packages are sqlc's output: check that they are current.
+	step bash ormtest/sqlc-check.sh
 }
 
 main() {
