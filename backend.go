@@ -33,6 +33,10 @@ type profile struct {
 	// checker checks arguments without a connection, when the backend
 	// driver's checker needs none (pgx); nil otherwise.
 	checker driver.NamedValueChecker
+	// writePos returns the primary's replication position after a write on
+	// the same session, and replayedPos a replica's replayed position
+	// (consistency.go); "" without replication positions.
+	writePos, replayedPos string
 }
 
 // options counts the leading backend-option arguments and reports whether
@@ -61,11 +65,13 @@ func profileFor(cfg *Config) profile {
 	case PostgreSQL:
 		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true, checker: pgChecker,
 			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true,
-			state: "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')"}
+			state:    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')",
+			writePos: pgWritePos, replayedPos: pgReplayedPos}
 	case MySQL:
 		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
 			bind: bindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true,
-			state: "SELECT @@global.read_only, @@version"}
+			state:    "SELECT @@global.read_only, @@version",
+			writePos: mysqlWritePos, replayedPos: mysqlReplayedPos}
 	case SQLite:
 		return profile{syntax: sqlSyntax{dialect: SQLite}, bind: bindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true,
 			state: "SELECT NULL, 'SQLite ' || sqlite_version()"}
@@ -76,6 +82,7 @@ func profileFor(cfg *Config) profile {
 	}
 	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
 	p.bind, p.pgxOptions, p.checker = bindQuestion, false, nil
+	p.writePos, p.replayedPos = "", "" // the node URLs say nothing of replication behind ODBC
 	return p
 }
 

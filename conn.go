@@ -99,6 +99,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
 	c.txCheck(b, err)
 	err = c.primaryLost(ctx, b, err)
+	if err == nil && c.tx == nil {
+		c.noteWrite(ctx, b) // consistency.go: read-your-writes
+	}
 	err = c.shield(c.c.router.done(b, err))
 	c.c.logStmt(ctx, "exec", query, args, b, start, err)
 	return r, err
@@ -118,6 +121,11 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	c.c.logStmt(ctx, "query", query, args, b, start, err)
 	if err != nil {
 		return nil, err
+	}
+	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).read {
+		// A write through Query (INSERT … RETURNING) commits when its rows
+		// are read: record the position once they are closed.
+		return &roRows{Rows: rows, r: c.c.router, b: b, afterClose: func() { c.noteWrite(ctx, b) }}, nil
 	}
 	return rows, nil
 }

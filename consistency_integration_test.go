@@ -2,7 +2,12 @@ package aiodb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -83,5 +88,152 @@ func TestReplicaBlockMonotonic(t *testing.T) {
 	}
 	if backwards != 0 {
 		t.Errorf("%d of 1000 blocks saw the row count go backwards", backwards)
+	}
+}
+
+// rywCase writes a row and reads it back at once in a replica context, with
+// the replicas' replay stopped: it reports whether the read saw the row.
+func rywCase(t *testing.T, db *DB, tbl string, ctx context.Context, v int) bool {
+	t.Helper()
+	if _, err := db.Execute(ctx, "INSERT INTO "+tbl+" (v) VALUES ($1)", v); err != nil {
+		t.Fatal(err)
+	}
+	n, err := FetchVal[int](WithReplica(ctx), db, "SELECT count(*) FROM "+tbl+" WHERE v = $1", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// rywModes runs the read-your-writes cases on dsn while pause() keeps the
+// replicas from replaying: off misses the row (so the test can fail), wait
+// and primary see it, and so does the context form on a DSN without the option.
+func rywModes(t *testing.T, dsn string, pause func()) {
+	open := func(opts string) (*DB, string) {
+		db, err := Open(withOptions(dsn, opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db, ""
+	}
+	off, _ := open("aiodb_read_your_writes=off")
+	tbl := fmt.Sprintf("aiodb_ryw%d_%d", os.Getpid(), pgTableSeq.Add(1))
+	if _, err := off.Execute(context.Background(), "CREATE TABLE "+tbl+" (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { off.Execute(context.Background(), "DROP TABLE IF EXISTS "+tbl) })
+	rtPoll(t, 30*time.Second, "the table on the replicas", func() bool {
+		_, err := FetchVal[int](roCtx, off, "SELECT count(*) FROM "+tbl)
+		return err == nil
+	})
+	pause()
+	ctx := context.Background()
+	if rywCase(t, off, tbl, ctx, 1) {
+		t.Fatal("with read_your_writes=off and replay stopped a replica read saw the new row: the test proves nothing")
+	}
+	wait, _ := open("aiodb_read_your_writes=wait&aiodb_read_your_writes_wait=200ms")
+	start := time.Now()
+	if !rywCase(t, wait, tbl, ctx, 2) {
+		t.Error("read_your_writes=wait: the read missed the row")
+	}
+	t.Logf("wait: write + read in %v (the wait ran out, then the primary answered)", time.Since(start).Round(time.Millisecond))
+	primary, _ := open("aiodb_read_your_writes=primary")
+	if !rywCase(t, primary, tbl, ctx, 3) {
+		t.Error("read_your_writes=primary: the read missed the row")
+	}
+	if !rywCase(t, off, tbl, WithReadYourWrites(ctx, RYWPrimary), 4) {
+		t.Error("WithReadYourWrites(ctx, RYWPrimary) on a DSN without the option: the read missed the row")
+	}
+}
+
+// TestReadYourWritesPostgres: replay paused on both standbys.
+func TestReadYourWritesPostgres(t *testing.T) {
+	dsn := replicaDSN(t, envPGReplicas)
+	lockStandbys(t, true)
+	rywModes(t, dsn, func() {
+		for _, s := range pgStandbys {
+			r := pgDirect(t, s.port)
+			t.Cleanup(func() {
+				if _, err := r.Exec("SELECT pg_wal_replay_resume()"); err != nil {
+					t.Errorf("resume replay on %s: %v", s.cluster, err)
+				}
+			})
+			if _, err := r.Exec("SELECT pg_wal_replay_pause()"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestReadYourWritesMySQL: the replica's SQL thread stopped.
+func TestReadYourWritesMySQL(t *testing.T) {
+	dsn := replicaDSN(t, envMyReplicas)
+	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	rywModes(t, dsn, func() {
+		r, err := sql.Open(DriverName, strings.Fields(dsn)[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if _, err := r.Exec("START SLAVE SQL_THREAD"); err != nil {
+				t.Errorf("restart the replica's SQL thread: %v", err)
+			}
+			r.Close()
+		})
+		if _, err := r.Exec("STOP SLAVE SQL_THREAD"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestReadYourWritesUnderLoad: 8 goroutines each write a row and read it
+// back at once in a replica context, on the two standbys replaying
+// normally: with read_your_writes=wait no read misses its row. The same
+// load without the option is logged for comparison (how many reads miss
+// depends on the machine's replication lag).
+func TestReadYourWritesUnderLoad(t *testing.T) {
+	dsn := replicaDSN(t, envPGReplicas)
+	lockStandbys(t, false)
+	for _, mode := range []string{"off", "wait"} {
+		db, err := Open(withOptions(dsn, "aiodb_read_your_writes="+mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		tbl := pgTable(t, db.DB())
+		var stale, reads atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 250 {
+					v := g*1000 + i
+					ctx := context.Background()
+					if _, err := db.Execute(ctx, "INSERT INTO "+tbl+" (v) VALUES ($1)", v); err != nil {
+						t.Error(err)
+						return
+					}
+					n, err := FetchVal[int](WithReplica(ctx), db, "SELECT count(*) FROM "+tbl+" WHERE v = $1", v)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					reads.Add(1)
+					if n != 1 {
+						stale.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		st, _ := Stats(db.DB())
+		t.Logf("read_your_writes=%s: %d reads, %d stale, in %v; served per node: %d %d %d", mode, reads.Load(), stale.Load(),
+			time.Since(start).Round(time.Millisecond), st[0].Served, st[1].Served, st[2].Served)
+		if mode == "wait" && stale.Load() != 0 {
+			t.Errorf("%d of %d reads missed the row just written", stale.Load(), reads.Load())
+		}
 	}
 }

@@ -115,6 +115,9 @@ type node struct {
 	health  nodeHealth
 	// settings caches the answers of setting, by query.
 	settings sync.Map
+	// replayed is the newest replication position the node is known to
+	// have replayed (consistency.go).
+	replayed watermark
 }
 
 // setting reports whether the server answers q, a query about a setting
@@ -146,10 +149,11 @@ type connector struct {
 	prof     profile
 	primary  *node
 	replicas []*node
-	// checker is the backend connections' argument checker, from the
-	// first one opened (on any node: it depends on the driver alone), for
-	// a connection that has none of its own yet.
+	// checker is the backend connections' argument checker (nil inside
+	// when they have none), from the profile or from the first connection
+	// opened, on any node: it depends on the driver alone, not the session.
 	checker atomic.Pointer[driver.NamedValueChecker]
+	written watermark // the newest primary position recorded after a write (consistency.go)
 	cache   *rewriteCache
 	classes *queryCache[stmtInfo]
 	router  *router

@@ -98,6 +98,14 @@ type Options struct {
 	// transaction has no nested level open (GORM and bun nest that way);
 	// refused by default, like every raw transaction statement.
 	RawSavepoints bool
+	// ReadYourWrites [read_your_writes: off|wait|primary] makes replica
+	// reads see the writes made before them through the same *sql.DB
+	// (PostgreSQL, MariaDB); off by default. WithReadYourWrites sets it per
+	// context.
+	ReadYourWrites ReadYourWrites
+	// RYWWait [read_your_writes_wait: a Go duration] bounds the wait for a
+	// replica to replay the writes under read_your_writes=wait; 1s by default.
+	RYWWait time.Duration
 	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
 	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
 	// read-only statements. ansi (the default, reported as ODBC) allows no
@@ -106,7 +114,7 @@ type Options struct {
 }
 
 func defaultOptions() Options {
-	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, ODBCDialect: ODBC}
+	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, ODBCDialect: ODBC}
 }
 
 // String returns the DSN with passwords redacted and aiodb's options in
@@ -334,6 +342,13 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 		}
 	case "fallback":
 		o.Fallback, err = choose(v, map[string]bool{"primary": true, "none": false})
+	case "read_your_writes":
+		o.ReadYourWrites, err = choose(v, map[string]ReadYourWrites{"off": RYWOff, "wait": RYWWait, "primary": RYWPrimary})
+	case "read_your_writes_wait":
+		o.RYWWait, err = time.ParseDuration(v)
+		if err == nil && o.RYWWait <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
 	case "raw_savepoints":
 		o.RawSavepoints, err = choose(v, map[string]bool{"refuse": false, "allow": true})
 	case "sql_mode":
@@ -363,7 +378,7 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 }
 
 // optionNames are the options setOne knows, without OptionPrefix, in order.
-var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "replica_policy", "route", "sql_mode"}
+var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "read_your_writes", "read_your_writes_wait", "replica_policy", "route", "sql_mode"}
 
 // unknownOption is the error for an aiodb_ option that does not exist: it
 // suggests the nearest name (a typo), or lists them all.

@@ -122,6 +122,31 @@ func ExampleWithReplica() {
 	// read-only: true
 }
 
+// A request that writes and then reads in a replica context sees its own
+// write: the read waits for a replica that has replayed it, or reads on the
+// primary (PostgreSQL and MariaDB; on SQLite there is no replication, and
+// nothing to wait for).
+func ExampleWithReadYourWrites() {
+	db, err := sql.Open("aiodb", "sqlite:///:memory:")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.Exec("CREATE TABLE orders (id INTEGER)")
+
+	ctx := aiodb.WithReadYourWrites(context.Background(), aiodb.RYWWait)
+	if _, err := db.ExecContext(ctx, "INSERT INTO orders VALUES ($1)", 42); err != nil {
+		log.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(aiodb.WithReplica(ctx), "SELECT count(*) FROM orders WHERE id = $1", 42).Scan(&n); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("orders:", n)
+	// Output:
+	// orders: 1
+}
+
 func ExampleOpen() {
 	ctx := context.Background()
 	db, err := aiodb.Open("sqlite:///:memory:", aiodb.WithMaxOpen(4))

@@ -249,6 +249,7 @@ func (p *prober) measurePostgres(ctx context.Context, b *bconn, pos position) (t
 	if !ok {
 		return 0, false, nil
 	}
+	b.node.replayed.raise(replay)
 	if pos.ok && pos.le(replay) {
 		return 0, true, nil
 	}
@@ -287,6 +288,7 @@ func (p *prober) measureMySQL(ctx context.Context, i int, b *bconn, pos position
 	if !ok || cur.gtid == nil {
 		return 0, false, nil
 	}
+	b.node.replayed.raise(cur)
 	if !pos.ok {
 		lag, known := lagFrom(p.hist, cur)
 		return lag, known, nil

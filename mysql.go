@@ -78,3 +78,11 @@ func mysqlTxEnded(e dbError) (bool, string) {
 // mysqlLinkFailure: go-sql-driver's error for a connection that broke
 // mid-statement.
 func mysqlLinkFailure(err error) bool { return errors.Is(err, mysql.ErrInvalidConn) }
+
+// Replication positions for read-your-writes (MariaDB GTIDs, no privilege
+// needed): the GTID of the session's last transaction, and a replica's
+// current position. A replica is waited for with MASTER_GTID_WAIT.
+const (
+	mysqlWritePos    = "SELECT @@last_gtid"
+	mysqlReplayedPos = "SELECT @@gtid_current_pos"
+)

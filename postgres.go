@@ -36,3 +36,10 @@ func pgLinkFailure(err error) bool { return pgconn.SafeToRetry(err) }
 // encodes them itself) and reads nothing of its connection: a connection
 // that has not dialled yet checks its arguments with it.
 var pgChecker driver.NamedValueChecker = (*stdlib.Conn)(nil)
+
+// Replication positions for read-your-writes: the WAL insert position after
+// a write (at or past its commit record) and a standby's replayed position.
+const (
+	pgWritePos    = "SELECT pg_current_wal_insert_lsn()::text"
+	pgReplayedPos = "SELECT pg_last_wal_replay_lsn()::text"
+)

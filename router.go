@@ -163,13 +163,20 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	if op == opPrepare && skipTo != nil && skipQuery == query && (skipTo == c.primary || c.ro[skipTo.node] == skipTo) {
 		return skipTo, nil
 	}
+	var b *bconn
+	var err error
 	switch {
 	case mark == markReplica:
-		return c.replica(ctx, nil, false, "replica context")
+		b, err = c.replica(ctx, nil, false, "replica context")
 	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
-		return c.replica(ctx, nil, true, "auto: "+classified().kind)
+		b, err = c.replica(ctx, nil, true, "auto: "+classified().kind)
+	default:
+		return c.primaryConn(ctx)
 	}
-	return c.primaryConn(ctx)
+	if err != nil || b == c.primary {
+		return b, err
+	}
+	return c.caughtUp(ctx, b) // consistency.go
 }
 
 // routeBegin chooses the node of a top-level transaction: a replica for a
@@ -181,7 +188,11 @@ func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, e
 	if !opts.ReadOnly {
 		return nil, fmt.Errorf("%w: BeginTx in a replica context must be ReadOnly (sql.TxOptions{ReadOnly: true})", ErrReadOnly)
 	}
-	return c.replica(ctx, nil, false, "read-only transaction")
+	b, err := c.replica(ctx, nil, false, "read-only transaction")
+	if err != nil {
+		return nil, err
+	}
+	return c.caughtUp(ctx, b)
 }
 
 // refusal is the client-side read-only check: Exec is refused outright, a

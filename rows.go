@@ -6,7 +6,9 @@ import (
 	"reflect"
 )
 
-// roRows are rows read on a read-only session. Next reports a server-side
+// roRows are rows read on a read-only session, or rows of a write whose
+// replication position must be recorded once they are read (afterClose).
+// On a read-only session, Next reports a server-side
 // read-only refusal (raised while rows stream, e.g. by nextval() on a
 // PostgreSQL standby) as ErrReadOnly, and, for a query run outside a
 // transaction, re-runs the query once on another node when the session's
@@ -25,6 +27,8 @@ type roRows struct {
 	rerun   func(failed *bconn, err error) (driver.Rows, *bconn, error)
 	started bool // a row, or the end of the rows, reached the caller
 	closed  bool // Rows is closed (a failed re-run leaves the first rows closed)
+	// afterClose, when set, runs once the rows are closed.
+	afterClose func()
 }
 
 var (
@@ -67,7 +71,11 @@ func (r *roRows) Close() error {
 		return nil
 	}
 	r.closed = true
-	return r.Rows.Close()
+	err := r.Rows.Close()
+	if r.afterClose != nil && err == nil {
+		r.afterClose()
+	}
+	return err
 }
 
 // HasNextResultSet forwards to the backend rows; false without the interface.

@@ -78,6 +78,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		r, err = legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
 	}
 	s.c.txCheck(s.b, err)
+	if err == nil && s.c.tx == nil && s.b == s.c.primary {
+		s.c.noteWrite(ctx, s.b) // consistency.go: read-your-writes
+	}
 	err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 	s.c.c.logStmt(ctx, "stmt.exec", s.query, args, s.b, start, err)
 	return r, err

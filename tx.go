@@ -339,7 +339,11 @@ func (lv *txLevel) finish(err error) error {
 // Commit commits the top level or releases a savepoint.
 func (lv *txLevel) Commit() error {
 	lv.st.settle(lv)
-	return lv.finish(lv.commit())
+	err := lv.commit()
+	if err == nil && lv.depth == 0 && !lv.readOnly {
+		lv.st.c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
+	}
+	return lv.finish(err)
 }
 
 func (lv *txLevel) commit() error {
