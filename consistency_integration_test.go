@@ -48,15 +48,7 @@ func TestReplicaBlockMonotonic(t *testing.T) {
 	}
 	insert(150)
 	pgSeen(t, 5433, tbl, 150)
-	r1 := pgDirect(t, 5433)
-	t.Cleanup(func() {
-		if _, err := r1.Exec("SELECT pg_wal_replay_resume()"); err != nil {
-			t.Errorf("resume replay on replica1: %v", err)
-		}
-	})
-	if _, err := r1.Exec("SELECT pg_wal_replay_pause()"); err != nil {
-		t.Fatal(err)
-	}
+	pauseReplay(t, pgStandbys[0])
 	insert(50)
 	pgSeen(t, 5434, tbl, 200)
 
@@ -109,15 +101,15 @@ func rywCase(t *testing.T, db *DB, tbl string, ctx context.Context, v int) bool 
 // replicas from replaying: off misses the row (so the test can fail), wait
 // and primary see it, and so does the context form on a DSN without the option.
 func rywModes(t *testing.T, dsn string, pause func()) {
-	open := func(opts string) (*DB, string) {
+	open := func(opts string) *DB {
 		db, err := Open(withOptions(dsn, opts))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return db, ""
+		return db
 	}
-	off, _ := open("aiodb_read_your_writes=off")
+	off := open("aiodb_read_your_writes=off")
 	tbl := fmt.Sprintf("aiodb_ryw%d_%d", os.Getpid(), pgTableSeq.Add(1))
 	if _, err := off.Execute(context.Background(), "CREATE TABLE "+tbl+" (v int)"); err != nil {
 		t.Fatal(err)
@@ -132,13 +124,13 @@ func rywModes(t *testing.T, dsn string, pause func()) {
 	if rywCase(t, off, tbl, ctx, 1) {
 		t.Fatal("with read_your_writes=off and replay stopped a replica read saw the new row: the test proves nothing")
 	}
-	wait, _ := open("aiodb_read_your_writes=wait&aiodb_read_your_writes_wait=200ms")
+	wait := open("aiodb_read_your_writes=wait&aiodb_read_your_writes_wait=200ms")
 	start := time.Now()
 	if !rywCase(t, wait, tbl, ctx, 2) {
 		t.Error("read_your_writes=wait: the read missed the row")
 	}
 	t.Logf("wait: write + read in %v (the wait ran out, then the primary answered)", time.Since(start).Round(time.Millisecond))
-	primary, _ := open("aiodb_read_your_writes=primary")
+	primary := open("aiodb_read_your_writes=primary")
 	if !rywCase(t, primary, tbl, ctx, 3) {
 		t.Error("read_your_writes=primary: the read missed the row")
 	}
@@ -153,15 +145,7 @@ func TestReadYourWritesPostgres(t *testing.T) {
 	lockStandbys(t, true)
 	rywModes(t, dsn, func() {
 		for _, s := range pgStandbys {
-			r := pgDirect(t, s.port)
-			t.Cleanup(func() {
-				if _, err := r.Exec("SELECT pg_wal_replay_resume()"); err != nil {
-					t.Errorf("resume replay on %s: %v", s.cluster, err)
-				}
-			})
-			if _, err := r.Exec("SELECT pg_wal_replay_pause()"); err != nil {
-				t.Fatal(err)
-			}
+			pauseReplay(t, s)
 		}
 	})
 }

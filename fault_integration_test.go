@@ -209,16 +209,7 @@ func TestFaultPostgresReplicaStop(t *testing.T) {
 	stopStandbys(t, pgStandbys[0])
 	load.finish(t, load.reads.Load()+3000, "with replica1 stopped")
 	startStandby(t, pgStandbys[0])
-	rtPoll(t, time.Minute, "replica1 used again after its restart", func() bool {
-		for range 4 {
-			if _, port, err := pgWhere(roCtx, db); err != nil {
-				t.Fatalf("read after restart: %v", err)
-			} else if port == 5433 {
-				return true
-			}
-		}
-		return false
-	})
+	waitReadsOn(t, db, pgStandbys[0])
 }
 
 // primaryDown runs the primary-down scenario on db: replica reads work

@@ -207,6 +207,38 @@ func waitStandby(t *testing.T, s pgStandby, d time.Duration) {
 	}
 }
 
+// waitReadsOn waits, up to a minute, until reads in a replica context on
+// db run on standby s again (after its restart, once re-admitted).
+func waitReadsOn(t *testing.T, db *sql.DB, s pgStandby) {
+	t.Helper()
+	rtPoll(t, time.Minute, s.cluster+" used again after its restart", func() bool {
+		for range 4 {
+			if _, port, err := pgWhere(roCtx, db); err != nil {
+				t.Fatalf("read after restart: %v", err)
+			} else if port == s.port {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// pauseReplay pauses WAL replay on standby s until the test ends, and
+// returns a direct connection to it.
+func pauseReplay(t *testing.T, s pgStandby) *sql.DB {
+	t.Helper()
+	r := pgDirect(t, s.port)
+	t.Cleanup(func() {
+		if _, err := r.Exec("SELECT pg_wal_replay_resume()"); err != nil {
+			t.Errorf("resume replay on %s: %v", s.cluster, err)
+		}
+	})
+	if _, err := r.Exec("SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // pgDirect opens the backend driver on one server, for fixture work.
 func pgDirect(t *testing.T, port int) *sql.DB {
 	t.Helper()
@@ -585,16 +617,7 @@ func TestReplicaPostgresStopOne(t *testing.T) {
 	t.Logf("%d reads, none failed, %d on the primary's read-only session; replica1: %+v", reads.Load(), onPrimary, st[1])
 
 	startStandby(t, pgStandbys[0])
-	rtPoll(t, 60*time.Second, "replica1 used again after its restart", func() bool {
-		for range 4 {
-			if _, port, err := pgWhere(roCtx, db); err != nil {
-				t.Fatalf("read after restart: %v", err)
-			} else if port == 5433 {
-				return true
-			}
-		}
-		return false
-	})
+	waitReadsOn(t, db, pgStandbys[0])
 	if st := nodeStats(t, db); st[1].Down || !st[1].Healthy {
 		t.Errorf("replica1 after re-admission: %+v", st[1])
 	}
@@ -660,15 +683,7 @@ func TestReplicaPostgresMaxLag(t *testing.T) {
 		return st[1].Healthy && st[2].Healthy && st[1].LagKnown && st[2].LagKnown
 	})
 
-	r1 := pgDirect(t, 5433)
-	t.Cleanup(func() {
-		if _, err := r1.Exec("SELECT pg_wal_replay_resume()"); err != nil {
-			t.Errorf("resume replay on replica1: %v", err)
-		}
-	})
-	if _, err := r1.Exec("SELECT pg_wal_replay_pause()"); err != nil {
-		t.Fatal(err)
-	}
+	r1 := pauseReplay(t, pgStandbys[0])
 	writes, done := make(chan error, 1), make(chan struct{})
 	go func() { // the primary keeps writing
 		defer close(writes)
