@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // conn is one aiodb connection: a primary backend connection, the replica
@@ -54,37 +55,110 @@ func (c *conn) Unwrap() driver.Conn {
 	return b.Conn
 }
 
-// primaryConn returns the connection's primary session, opening it. While
-// the primary is known to be down (a dial failed less than a back-off
-// period ago) it fails at once with ErrPrimaryDown.
+// primaryConn returns the connection's session on the primary, opening it.
+// The primary is the node writes go to now (router.writer): with replicas
+// in the DSN it follows the roles the servers report, and a session on a
+// node that stopped being the primary is closed, never written to again.
+// While the primary is known down (a dial failed less than a back-off
+// period ago), or no node is writable, it fails at once with
+// ErrPrimaryDown, or waits for one up to aiodb_primary_wait.
 func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
-	if c.primary != nil {
-		return c.primary, nil
+	r := c.c.router
+	r.start()
+	n, err := r.writer()
+	if err != nil {
+		if n, err = c.awaitWriter(ctx, err); err != nil {
+			return nil, err
+		}
 	}
-	raw, err := c.c.router.dialPrimary(ctx)
+	if b := c.primary; b != nil {
+		if b.node == n || c.tx != nil {
+			return b, nil
+		}
+		c.primary = nil
+		b.Close()
+	}
+	raw, err := r.dialPrimary(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	c.primary = c.c.newBconn(raw, c.c.primary)
+	c.primary = c.c.newBconn(raw, n)
 	return c.primary, nil
+}
+
+// awaitWriter waits, up to aiodb_primary_wait and ctx's deadline, until a
+// node is writable; without the option it returns err at once.
+func (c *conn) awaitWriter(ctx context.Context, err error) (*node, error) {
+	r := c.c.router
+	wait := c.c.cfg.Options.PrimaryWait
+	if wait <= 0 {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		r.kick()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waited %v)", err, wait)
+		case <-time.After(fastInterval):
+		}
+		n, werr := r.writer()
+		if werr == nil {
+			return n, nil
+		}
+		err = werr
+	}
 }
 
 // primaryLost handles a link failure of the primary session outside a
 // transaction. The session is marked broken: the pool replaces the
 // connection once it is released, and a *sql.Conn holding it keeps
 // failing, as on the raw driver (a silent new session would lose its
-// session state). The primary is then dialled once, to tell a lost session
-// from a primary that is down: in that case the error wraps ErrPrimaryDown
-// and the statements that need the primary fail fast from then on.
-func (c *conn) primaryLost(ctx context.Context, b *bconn, err error) error {
+// session state). The checker is asked to read the roles again, and the
+// primary is dialled once, to tell a lost session from a primary that is
+// down: in that case the error wraps ErrPrimaryDown and the statements that
+// need the primary fail fast from then on. A write (write set) whose link
+// broke after it was sent wraps ErrOutcomeUnknown: it may have run.
+func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool) error {
 	if err == nil || b != c.primary || c.tx != nil || ctx.Err() != nil || !nodeFailure(b, err) {
 		return err
 	}
 	b.broken = true
-	if derr := c.c.router.probePrimary(ctx); derr != nil {
+	r := c.c.router
+	r.kick()
+	if write && !errors.Is(err, driver.ErrBadConn) {
+		err = fmt.Errorf("%w: the connection to %s broke after the write was sent: %w", ErrOutcomeUnknown, b.node.URL, err)
+	}
+	if derr := r.probePrimary(ctx, b.node); derr != nil {
 		return fmt.Errorf("%w (the statement failed with: %v)", derr, err)
 	}
 	return err
+}
+
+// refusedWrite handles a write that the primary session b refused as
+// read-only outside a transaction (in autocommit: it did not run): the
+// primary was demoted or fenced. The checker reads the roles at once; when
+// another node is the primary within the wait (aiodb_primary_wait, at
+// least a few fast probes), it reports true: the write may go there, once.
+func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
+	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.c.router.nodes) == 0 {
+		return false
+	}
+	r := c.c.router
+	ctx, cancel := context.WithTimeout(ctx, max(c.c.cfg.Options.PrimaryWait, 5*fastInterval))
+	defer cancel()
+	for {
+		r.kick()
+		if n, werr := r.writer(); werr == nil && n != b.node {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(fastInterval):
+		}
+	}
 }
 
 // ExecContext routes, guards and rewrites the statement, then runs it on the
@@ -98,7 +172,13 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	r, err := b.exec(ctx, q, nargs)
 	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
 	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err)
+	if c.refusedWrite(ctx, b, err) { // the primary moved: send it there, once
+		if nb, perr := c.primaryConn(ctx); perr == nil {
+			b = nb
+			r, err = b.exec(ctx, q, nargs)
+		}
+	}
+	err = c.primaryLost(ctx, b, err, true)
 	if err == nil && c.tx == nil {
 		c.noteWrite(ctx, b) // consistency.go: read-your-writes
 	}
@@ -159,7 +239,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	}
 	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
 	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err)
+	err = c.primaryLost(ctx, b, err, false)
 	if err != nil {
 		return nil, c.shield(err)
 	}

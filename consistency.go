@@ -147,7 +147,8 @@ func (c *conn) noteWrite(ctx context.Context, b *bconn) {
 // primary's read-only session.
 func (c *conn) caughtUp(ctx context.Context, b *bconn) (*bconn, error) {
 	n := b.node
-	if n.primary || c.c.prof.replayedPos == "" {
+	w, err := c.c.router.writer()
+	if err != nil || n == w || c.c.prof.replayedPos == "" {
 		return b, nil
 	}
 	mode := c.c.ryw(ctx)
@@ -162,7 +163,7 @@ func (c *conn) caughtUp(ctx context.Context, b *bconn) (*bconn, error) {
 		return b, nil
 	}
 	c.c.router.debug("read on the primary: replica behind the writes", "node", n.URL, "mode", mode.String())
-	return c.session(ctx, c.c.primary)
+	return c.session(ctx, w)
 }
 
 // waitReplay waits, at most the DSN's read-your-writes wait, until b's node

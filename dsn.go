@@ -98,6 +98,11 @@ type Options struct {
 	// transaction has no nested level open (GORM and bun nest that way);
 	// refused by default, like every raw transaction statement.
 	RawSavepoints bool
+	// PrimaryWait [primary_wait: a Go duration] makes a statement that
+	// needs the primary while none is writable wait for one, at most this
+	// long (and never past its context's deadline); 0, the default, fails
+	// at once with ErrPrimaryDown.
+	PrimaryWait time.Duration
 	// ReadYourWrites [read_your_writes: off|wait|primary] makes replica
 	// reads see the writes made before them through the same *sql.DB
 	// (PostgreSQL, MariaDB); off by default. WithReadYourWrites sets it per
@@ -342,6 +347,11 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 		}
 	case "fallback":
 		o.Fallback, err = choose(v, map[string]bool{"primary": true, "none": false})
+	case "primary_wait":
+		o.PrimaryWait, err = time.ParseDuration(v)
+		if err == nil && o.PrimaryWait < 0 {
+			err = fmt.Errorf("must not be negative")
+		}
 	case "read_your_writes":
 		o.ReadYourWrites, err = choose(v, map[string]ReadYourWrites{"off": RYWOff, "wait": RYWWait, "primary": RYWPrimary})
 	case "read_your_writes_wait":
@@ -378,7 +388,7 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 }
 
 // optionNames are the options setOne knows, without OptionPrefix, in order.
-var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "read_your_writes", "read_your_writes_wait", "replica_policy", "route", "sql_mode"}
+var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "primary_wait", "raw_savepoints", "read_your_writes", "read_your_writes_wait", "replica_policy", "route", "sql_mode"}
 
 // unknownOption is the error for an aiodb_ option that does not exist: it
 // suggests the nearest name (a typo), or lists them all.

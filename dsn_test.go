@@ -157,7 +157,7 @@ func TestParseDSNErrorsSayWhatToDo(t *testing.T) {
 		{"oracle://u:hunter2@h/db", "want one of aiomysql, aioodbc, aiopg, aiosqlite, asyncpg, mariadb, mysql, odbc, pgx, postgres, postgresql, sqlite, sqlite3, trio-mysql (each may end in +pool)"},
 		{"postgres://u:hunter2@h/db?aiodb_maxsise=5", `option aiodb_maxsise="5": unknown aiodb option; did you mean aiodb_maxsize?`},
 		{"postgres://u:hunter2@h/db?AIODB_Replica_Polcy=random", "did you mean aiodb_replica_policy?"},
-		{"postgres://u:hunter2@h/db?aiodb_zzzzzzzzzz=1", "unknown aiodb option; want one of aiodb_fallback, aiodb_health_interval, aiodb_max_lag, aiodb_maxsize, aiodb_minsize, aiodb_odbc_dialect, aiodb_raw_savepoints, aiodb_read_your_writes, aiodb_read_your_writes_wait, aiodb_replica_policy, aiodb_route, aiodb_sql_mode"},
+		{"postgres://u:hunter2@h/db?aiodb_zzzzzzzzzz=1", "unknown aiodb option; want one of aiodb_fallback, aiodb_health_interval, aiodb_max_lag, aiodb_maxsize, aiodb_minsize, aiodb_odbc_dialect, aiodb_primary_wait, aiodb_raw_savepoints, aiodb_read_your_writes, aiodb_read_your_writes_wait, aiodb_replica_policy, aiodb_route, aiodb_sql_mode"},
 		{"postgres://u:hunter2@h/db?maxsize=5", "maxsize is an aio-databases pool option: write aiodb_maxsize on the primary (first) URL"},
 		{"mysql://u:hunter2@h/db?minsize=", "minsize is an aio-databases pool option: write aiodb_minsize"},
 		{"sqlite:///:memory:?MaxSize=5", "write aiodb_maxsize"},

@@ -30,12 +30,29 @@ var (
 	ErrNoReplica = errors.New("aiodb: no replica available")
 
 	// ErrPrimaryDown is wrapped by the error of a statement, Ping or BeginTx
-	// that needs the primary while it cannot be reached: its connection
+	// that needs the primary while there is none to use: its connection
 	// failed, now or less than a back-off period ago (the error then names
-	// the last failure). Reads in a replica context do not need the
-	// primary and go on. The primary is dialled again once the back-off
-	// has passed, so writes work again when it is back, on the same *sql.DB.
+	// the last failure), or, with replicas in the DSN, no node reports
+	// itself writable (every server read-only, or down). Reads in a replica
+	// context do not need the primary and go on. The primary is dialled
+	// again once the back-off has passed, and the health checker follows
+	// the servers' roles, so writes work again when a primary is back (the
+	// old one, or a promoted replica), on the same *sql.DB. With
+	// aiodb_primary_wait a statement waits for one instead, at most that
+	// long and never past its context's deadline.
 	ErrPrimaryDown = errors.New("aiodb: primary unavailable")
+
+	// ErrSplitBrain is wrapped by the error of a write while more than one
+	// node of the DSN reports itself writable: aiodb refuses to guess which
+	// one is the primary, sends nothing, and logs at error level.
+	ErrSplitBrain = errors.New("aiodb: more than one writable node")
+
+	// ErrOutcomeUnknown is wrapped by the error of a write, or of a Commit,
+	// whose connection was lost after it was sent: it may or may not have
+	// taken effect. aiodb never re-sends it. (A write the server refused as
+	// read-only in autocommit, or that failed before it was sent, is
+	// re-sent once to the new primary instead.)
+	ErrOutcomeUnknown = errors.New("aiodb: outcome unknown")
 
 	// ErrNestedTxOpen is returned by Commit of a transaction level that still
 	// has an open nested level. The level (and its children) was rolled back.

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,17 @@ type router struct {
 	// the checker's probe of a replica: connect and measure lag.
 	probeFunc func(ctx context.Context, n *node) (lag time.Duration, known bool, err error)
 
+	// target is the node writes go to: the DSN's primary until the checker
+	// has read the servers' roles, then the one node that reports itself
+	// writable; nil when none or several do (targetErr says which).
+	target    atomic.Pointer[node]
+	targetErr atomic.Pointer[error]
+	// kicked asks the checker for a round now (a write refused as
+	// read-only, a lost primary); fastUntil (Unix nanoseconds) keeps it
+	// probing every fastInterval until then, after a change of roles.
+	kicked    chan struct{}
+	fastUntil atomic.Int64
+
 	mu      sync.Mutex // guards starting and closing the checker
 	running atomic.Bool
 	closed  atomic.Bool
@@ -54,21 +66,156 @@ type nodeHealth struct {
 	lastErr   string
 	lag       time.Duration
 	lagKnown  bool
+	role      nodeRole  // what the server said at the last role check
+	roleSince time.Time // when role last changed
+}
+
+// nodeRole is the role a server reports.
+type nodeRole uint8
+
+const (
+	roleUnknown  nodeRole = iota // not read yet, or the node did not answer
+	roleWritable                 // a primary: writes accepted
+	roleReadOnly                 // a replica (in recovery, read_only) or a fenced primary
+)
+
+// String names the role as Stats and the logs show it.
+func (r nodeRole) String() string {
+	switch r {
+	case roleWritable:
+		return "primary"
+	case roleReadOnly:
+		return "replica"
+	}
+	return "unknown"
 }
 
 const (
 	minBackoff = time.Second
 	maxBackoff = time.Minute
+	// fastInterval is the checker's interval while roles are changing,
+	// for fastPeriod after a change or a kick.
+	fastInterval = 100 * time.Millisecond
+	fastPeriod   = 10 * time.Second
 )
 
 func newRouter(c *connector) *router {
-	r := &router{c: c, nodes: c.replicas, minBackoff: minBackoff, maxBackoff: maxBackoff}
+	r := &router{c: c, nodes: c.replicas, minBackoff: minBackoff, maxBackoff: maxBackoff, kicked: make(chan struct{}, 1)}
+	r.target.Store(c.primary)
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	return r
 }
 
+// writer returns the node writes go to, or the error that says why there
+// is none (ErrPrimaryDown: no writable node; ErrSplitBrain: several).
+func (r *router) writer() (*node, error) {
+	if n := r.target.Load(); n != nil {
+		return n, nil
+	}
+	if e := r.targetErr.Load(); e != nil {
+		return nil, *e
+	}
+	return r.c.primary, nil
+}
+
+// kick asks the checker to read the roles now and then often for a while:
+// a write was refused as read-only, or the primary's session broke.
+func (r *router) kick() {
+	if len(r.nodes) == 0 {
+		return
+	}
+	r.start()
+	r.fastUntil.Store(time.Now().Add(fastPeriod).UnixNano())
+	select {
+	case r.kicked <- struct{}{}:
+	default:
+	}
+}
+
+// observed records the role a node reported (roleUnknown: it did not
+// answer).
+func (r *router) observed(n *node, role nodeRole) {
+	h := &n.health
+	h.mu.Lock()
+	was := h.role
+	if was != role {
+		h.role, h.roleSince = role, time.Now()
+	}
+	h.mu.Unlock()
+	if was != role && was != roleUnknown {
+		r.warn("node role changed", "node", n.URL, "configured", configuredRole(n), "was", was.String(), "now", role.String())
+	}
+}
+
+// configuredRole is the role the DSN gives n.
+func configuredRole(n *node) string {
+	if n.primary {
+		return "primary"
+	}
+	return "replica"
+}
+
+// elect sets the write target from the roles read in the last round:
+// exactly one writable node is the primary; none fails writes with
+// ErrPrimaryDown, several with ErrSplitBrain (logged at error level).
+// Until a role was read from any node, the DSN's primary stays the target.
+func (r *router) elect() {
+	var writable, known []*node
+	for _, n := range r.all() {
+		n.health.mu.Lock()
+		role := n.health.role
+		n.health.mu.Unlock()
+		if role != roleUnknown {
+			known = append(known, n)
+		}
+		// A server the DSN names twice (a development "replica" that is
+		// the primary itself) is one writable node: the first named.
+		if role == roleWritable && !slices.ContainsFunc(writable, func(w *node) bool { return w.Node.backend == n.Node.backend }) {
+			writable = append(writable, n)
+		}
+	}
+	was := r.target.Load()
+	switch {
+	case len(writable) == 1:
+		r.target.Store(writable[0])
+		r.targetErr.Store(nil)
+	case len(known) == 0:
+		return
+	case len(writable) == 0:
+		err := fmt.Errorf("%w: no node of the DSN reports itself writable", ErrPrimaryDown)
+		r.targetErr.Store(&err)
+		r.target.Store(nil)
+	default:
+		urls := make([]string, len(writable))
+		for i, n := range writable {
+			urls[i] = n.URL
+		}
+		err := fmt.Errorf("%w: %s all accept writes; refusing to choose (fence all but one)", ErrSplitBrain, strings.Join(urls, ", "))
+		r.targetErr.Store(&err)
+		r.target.Store(nil)
+		if was != nil && r.c.log != nil {
+			r.c.log.Error("aiodb: split brain: writes refused", "writable", urls)
+		}
+	}
+	if now := r.target.Load(); now != was {
+		r.fastUntil.Store(time.Now().Add(fastPeriod).UnixNano())
+		switch {
+		case now != nil:
+			r.warn("primary is now", "node", now.URL, "configured", configuredRole(now))
+		case was != nil:
+			r.warn("no primary", "err", (*r.targetErr.Load()).Error())
+		}
+	}
+}
+
+// all returns every node: the DSN's primary first, then the replicas.
+func (r *router) all() []*node {
+	return append([]*node{r.c.primary}, r.nodes...)
+}
+
 // start starts the health checker, once, unless the router is closed or has
-// no replica. The first statement routed to a replica calls it.
+// no replica. The first statement routed to a replica or to the primary
+// calls it.
 func (r *router) start() {
 	if len(r.nodes) == 0 || r.running.Load() {
 		return
@@ -120,10 +267,11 @@ func (r *router) next(avoid *node) *node {
 			return nil
 		}
 	}
-	if avoid == r.c.primary {
+	w, err := r.writer()
+	if err != nil || avoid == w {
 		return nil
 	}
-	return r.c.primary
+	return w
 }
 
 // usable reports whether a replica is up and, with a lag limit, close enough.
@@ -203,10 +351,9 @@ func (r *router) probed(n *node, lag time.Duration, known bool, err error) {
 // that dials again (the others go on failing fast meanwhile).
 const primaryBackoff = time.Second
 
-// primaryGate returns ErrPrimaryDown while the primary is known down and
+// primaryGate returns ErrPrimaryDown while the primary n is known down and
 // its back-off runs; otherwise nil, and the caller dials it.
-func (r *router) primaryGate() error {
-	n := r.c.primary
+func (r *router) primaryGate(n *node) error {
 	h := &n.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -220,27 +367,26 @@ func (r *router) primaryGate() error {
 	return nil
 }
 
-// dialPrimary opens a backend connection to the primary, unless it is
+// dialPrimary opens a backend connection to the primary n, unless it is
 // known down (ErrPrimaryDown at once), and records the outcome.
-func (r *router) dialPrimary(ctx context.Context) (driver.Conn, error) {
-	if err := r.primaryGate(); err != nil {
+func (r *router) dialPrimary(ctx context.Context, n *node) (driver.Conn, error) {
+	if err := r.primaryGate(n); err != nil {
 		return nil, err
 	}
-	n := r.c.primary
 	raw, err := n.backend.Connect(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.primaryFailed(err)
+			r.primaryFailed(n, err)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrPrimaryDown, n.connectError(err))
 	}
-	r.primaryUp()
+	r.primaryUp(n)
 	return raw, nil
 }
 
-// probePrimary dials the primary to see whether it is up, and hangs up.
-func (r *router) probePrimary(ctx context.Context) error {
-	raw, err := r.dialPrimary(ctx)
+// probePrimary dials the primary n to see whether it is up, and hangs up.
+func (r *router) probePrimary(ctx context.Context, n *node) error {
+	raw, err := r.dialPrimary(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -248,9 +394,9 @@ func (r *router) probePrimary(ctx context.Context) error {
 	return nil
 }
 
-// primaryFailed records a failed dial of the primary.
-func (r *router) primaryFailed(err error) {
-	n := r.c.primary
+// primaryFailed records a failed dial of the primary n.
+func (r *router) primaryFailed(n *node, err error) {
+	r.kick()
 	h := &n.health
 	h.failures.Add(1)
 	h.mu.Lock()
@@ -262,15 +408,15 @@ func (r *router) primaryFailed(err error) {
 	}
 }
 
-// primaryUp records a successful dial of the primary.
-func (r *router) primaryUp() {
-	h := &r.c.primary.health
+// primaryUp records a successful dial of the primary n.
+func (r *router) primaryUp(n *node) {
+	h := &n.health
 	h.mu.Lock()
 	was := h.down
 	h.down, h.downUntil, h.lastErr = false, time.Time{}, ""
 	h.mu.Unlock()
 	if was {
-		r.warn("primary up", "node", r.c.primary.URL)
+		r.warn("primary up", "node", n.URL)
 	}
 }
 
@@ -311,17 +457,23 @@ func (r *router) probeTimeout() time.Duration {
 // lag) and every replica whose back-off ran out (half-open).
 func (r *router) checkLoop() {
 	defer r.wg.Done()
-	p := &prober{r: r, conns: make([]*bconn, len(r.nodes)), modes: make([]lagMode, len(r.nodes))}
+	p := &prober{r: r, conns: make([]*bconn, len(r.nodes)), modes: make([]lagMode, len(r.nodes)), roleConns: make([]*bconn, 1+len(r.nodes))}
 	defer p.close()
-	t := time.NewTicker(r.c.cfg.Options.HealthInterval)
-	defer t.Stop()
 	for {
 		p.round()
+		wait := r.c.cfg.Options.HealthInterval
+		if time.Now().UnixNano() < r.fastUntil.Load() {
+			wait = min(wait, fastInterval)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-r.ctx.Done():
+			t.Stop()
 			return
+		case <-r.kicked:
 		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
@@ -340,7 +492,10 @@ func (r *router) warn(msg string, args ...any) {
 // NodeStats describes one node of a *sql.DB opened with aiodb.
 type NodeStats struct {
 	URL      string        // redacted
-	Primary  bool          // the primary; false for replicas
+	Primary  bool          // the DSN's primary (its first URL); false for replicas
+	Writer   bool          // where writes go now: the one node that reports itself writable (with replicas in the DSN)
+	Role     string        // the role the server reported at the last check: "primary", "replica" or "unknown"
+	RoleAt   time.Time     // when Role last changed (zero before the first check)
 	Healthy  bool          // usable: not down and, for a replica with aiodb_max_lag, within it
 	Down     bool          // taken out after a failure: a replica until a probe re-admits it, the primary until a dial succeeds
 	Served   int64         // statements that ran on the node
@@ -366,12 +521,14 @@ func Stats(db *sql.DB) ([]NodeStats, error) {
 func (r *router) stats() []NodeStats {
 	r.start() // health is measured from the first statement on a replica, or from the first Stats
 	out := make([]NodeStats, 0, 1+len(r.nodes))
-	for _, n := range append([]*node{r.c.primary}, r.nodes...) {
+	w, _ := r.writer()
+	for _, n := range r.all() {
 		h := &n.health
-		s := NodeStats{URL: n.URL, Primary: n.primary, Served: h.served.Load(), Failures: h.failures.Load()}
+		s := NodeStats{URL: n.URL, Primary: n.primary, Writer: n == w, Served: h.served.Load(), Failures: h.failures.Load()}
 		s.Healthy = !n.primary && r.usable(n)
 		h.mu.Lock()
 		s.Down, s.Lag, s.LagKnown, s.LastErr = h.down, h.lag, h.lagKnown, h.lastErr
+		s.Role, s.RoleAt = h.role.String(), h.roleSince
 		h.mu.Unlock()
 		if n.primary {
 			s.Healthy = !s.Down

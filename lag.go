@@ -65,29 +65,33 @@ const maxHistory = 256
 // prober is the checker's state; only checkLoop's goroutine and the probes
 // of one round (each on its own replica index) use it.
 type prober struct {
-	r       *router
-	primary *bconn   // the checker's connection to the primary (lag reference)
-	conns   []*bconn // the checker's connection to each replica
-	modes   []lagMode
-	noPos   bool      // the primary has no position query (MySQL, SQLite, ODBC)
-	hist    []posMark // the primary's recent positions, oldest first
+	r         *router
+	primary   *bconn   // the checker's connection to the primary (lag reference)
+	conns     []*bconn // the checker's connection to each replica
+	roleConns []*bconn // the checker's connection to each node of router.all, for its role
+	modes     []lagMode
+	noPos     bool      // the primary has no position query (MySQL, SQLite, ODBC)
+	hist      []posMark // the primary's recent positions, oldest first
 }
 
 func (p *prober) close() {
 	if p.primary != nil {
 		p.primary.Close()
 	}
-	for _, b := range p.conns {
+	for _, b := range append(p.conns, p.roleConns...) {
 		if b != nil {
 			b.Close()
 		}
 	}
 }
 
-// round probes the replicas that are due, concurrently, after reading the
-// primary's position.
+// round reads every node's role, then probes the replicas that are due,
+// concurrently, after reading the primary's position.
 func (p *prober) round() {
 	r := p.r
+	if r.probeFunc == nil {
+		p.observeRoles()
+	}
 	now := time.Now()
 	var due []int
 	for i, n := range r.nodes {
@@ -126,6 +130,68 @@ func (p *prober) round() {
 	wg.Wait()
 }
 
+// observeRoles reads every node's role (the first column of the
+// profile's state query: read-only or not), concurrently, and elects the
+// node writes go to.
+func (p *prober) observeRoles() {
+	r := p.r
+	q := r.c.prof.state
+	if q == "" {
+		return
+	}
+	var wg sync.WaitGroup
+	for i, n := range r.all() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.observed(n, p.role(i, n, q))
+		}()
+	}
+	wg.Wait()
+	if r.ctx.Err() == nil {
+		r.elect()
+	}
+}
+
+// role asks node n (index i of router.all) its role on the checker's own
+// connection to it; roleUnknown when it does not answer or cannot say.
+func (p *prober) role(i int, n *node, q string) nodeRole {
+	ctx, cancel := context.WithTimeout(p.r.ctx, p.r.probeTimeout())
+	defer cancel()
+	b := p.roleConns[i]
+	if b != nil && (b.broken || !b.valid()) {
+		b.Close()
+		b = nil
+	}
+	if b == nil {
+		raw, err := n.backend.Connect(ctx)
+		if err != nil {
+			p.roleConns[i] = nil
+			return roleUnknown
+		}
+		b = p.r.c.newBconn(raw, n)
+		p.roleConns[i] = b
+	}
+	row, err := queryRow(ctx, b, q)
+	if err != nil || len(row) < 1 {
+		b.Close()
+		p.roleConns[i] = nil
+		return roleUnknown
+	}
+	readOnly, ok := row[0].(bool)
+	if !ok {
+		f, isNum := floatValue(row[0])
+		if !isNum {
+			return roleUnknown // NULL: the server cannot say (SQLite)
+		}
+		readOnly = f != 0
+	}
+	if readOnly {
+		return roleReadOnly
+	}
+	return roleWritable
+}
+
 // primaryPosition reads the primary's replication position, or returns a
 // position that is not ok.
 func (p *prober) primaryPosition() position {
@@ -143,15 +209,23 @@ func (p *prober) primaryPosition() position {
 		return position{}
 	}
 	r := p.r
+	w, err := r.writer()
+	if err != nil {
+		return position{}
+	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.probeTimeout())
 	defer cancel()
+	if p.primary != nil && p.primary.node != w {
+		p.primary.Close() // the primary moved
+		p.primary = nil
+	}
 	if p.primary == nil {
-		raw, err := r.c.primary.backend.Connect(ctx)
+		raw, err := w.backend.Connect(ctx)
 		if err != nil {
-			r.debug("primary position unknown", "node", r.c.primary.URL, "err", r.c.primary.redact(err))
+			r.debug("primary position unknown", "node", w.URL, "err", w.redact(err))
 			return position{}
 		}
-		p.primary = r.c.newBconn(raw, r.c.primary)
+		p.primary = r.c.newBconn(raw, w)
 	}
 	row, err := queryRow(ctx, p.primary, q)
 	if err == nil && len(row) == 1 {

@@ -219,11 +219,12 @@ func refusal(info stmtInfo, op opKind, where string) error {
 func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason string) (*bconn, error) {
 	r := c.c.router
 	r.start()
+	w, _ := r.writer()
 	pin := pinOf(ctx)
-	if n := pin.get(); n != nil && n != avoid && (n.primary || r.usable(n)) {
+	if n := pin.get(); n != nil && n != avoid && (n == w || r.usable(n)) {
 		if b, err := c.session(ctx, n); err == nil {
 			return b, nil
-		} else if !n.primary && ctx.Err() == nil {
+		} else if n != w && ctx.Err() == nil {
 			r.fail(n, err)
 			avoid = n
 		}
@@ -234,20 +235,20 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		if n == nil {
 			break
 		}
-		if auto && n.primary {
+		if auto && n == w {
 			r.debug("route", "reason", reason, "node", n.URL, "fallback", true)
 			return c.primaryConn(ctx)
 		}
 		b, err := c.session(ctx, n)
 		if err == nil {
-			r.debug("route", "reason", reason, "node", n.URL, "fallback", n.primary)
+			r.debug("route", "reason", reason, "node", n.URL, "fallback", n == w)
 			pin.set(n)
 			return b, nil
 		}
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		if n.primary {
+		if n == w {
 			return nil, err // the primary itself is unreachable
 		}
 		r.fail(n, err)
@@ -380,7 +381,7 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 		return rows, err
 	})
 	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err)
+	err = c.primaryLost(ctx, b, err, !c.c.classify(query).read)
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}

@@ -420,7 +420,12 @@ func (st *txStack) commitTop() error {
 	if st.poisoned != nil {
 		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.note(st.root.Rollback()))
 	}
-	return st.b.note(st.root.Commit())
+	err := st.b.note(st.root.Commit())
+	if err != nil && nodeFailure(st.b, err) {
+		// Sent, but the answer was lost: it may have committed.
+		err = fmt.Errorf("%w: the connection to %s broke during COMMIT: %w", ErrOutcomeUnknown, st.b.node.URL, err)
+	}
+	return err
 }
 
 // pop marks lv and the levels above it ended.
