@@ -71,13 +71,20 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		return nil, err
 	}
 	start := s.c.c.since()
-	var r driver.Result
-	if se, ok := s.si.(driver.StmtExecContext); ok {
-		r, err = se.ExecContext(ctx, nargs)
-	} else {
-		r, err = legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
+	exec := func() (driver.Result, error) {
+		if se, ok := s.si.(driver.StmtExecContext); ok {
+			return se.ExecContext(ctx, nargs)
+		}
+		return legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
 	}
+	r, err := exec()
 	s.c.txCheck(s.b, err)
+	if s.c.refusedWrite(ctx, s.b, err) { // the primary moved: send it there, once
+		if nb, perr := s.c.primaryConn(ctx); perr == nil && s.move(ctx, nb) == nil {
+			r, err = exec()
+		}
+	}
+	err = s.c.primaryLost(ctx, s.b, err, true)
 	if err == nil && s.c.tx == nil && s.b == s.c.primary {
 		s.c.noteWrite(ctx, s.b) // consistency.go: read-your-writes
 	}
@@ -100,13 +107,8 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	}
 	start := s.c.c.since()
 	run := func(b *bconn) (driver.Rows, error) {
-		if b != s.b {
-			si, err := b.prepare(ctx, s.native)
-			if err != nil {
-				return nil, err
-			}
-			s.si.Close()
-			s.b, s.si = b, si
+		if err := s.move(ctx, b); err != nil {
+			return nil, err
 		}
 		if sq, ok := s.si.(driver.StmtQueryContext); ok {
 			rows, err := sq.QueryContext(ctx, nargs)
@@ -125,6 +127,21 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		return nil, err
 	}
 	return s.c.readRows(ctx, b, rows, run), nil
+}
+
+// move prepares the statement again on b, unless it is there already, and
+// closes it where it was: its node failed, or stopped being the primary.
+func (s *stmt) move(ctx context.Context, b *bconn) error {
+	if b == s.b {
+		return nil
+	}
+	si, err := b.prepare(ctx, s.native)
+	if err != nil {
+		return err
+	}
+	s.si.Close()
+	s.b, s.si = b, si
+	return nil
 }
 
 // legacy runs a legacy Stmt method the way database/sql's ctxutil does.

@@ -130,6 +130,14 @@ pg_setup_primary() {
 	fi
 	wait_for 60 pg_ready "$PG_PRIMARY_PORT" || die "postgres primary on :$PG_PRIMARY_PORT did not come up"
 
+	# A failover test that failed half way may have left the primary fenced
+	# (read-only) or demoted.
+	[ "$(pg "$PG_PRIMARY_PORT" -d postgres -c 'SELECT pg_is_in_recovery()')" = f ] ||
+		die "postgres: 15/main on :$PG_PRIMARY_PORT is in recovery (a demoted primary): rebuild it or promote it (pg_ctlcluster 15 main promote)"
+	if [ "$(pg "$PG_PRIMARY_PORT" -d postgres -c 'SHOW default_transaction_read_only')" != off ]; then
+		log "postgres: 15/main is fenced read-only (a failover test?): making it writable"
+		pg "$PG_PRIMARY_PORT" -d postgres -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()' >/dev/null
+	fi
 	[ "$(pg "$PG_PRIMARY_PORT" -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'test'")" = 1 ] ||
 		pg "$PG_PRIMARY_PORT" -d postgres -c 'CREATE DATABASE test'
 
@@ -336,6 +344,11 @@ my_setup_primary() {
 		my_start_primary
 		[ "$(my_sock "$MY_PRIMARY_SOCK" -e 'SELECT @@log_bin')" = 1 ] || die "mariadb primary still runs without binlog"
 	fi
+	# A failover test that failed half way may have left the primary fenced.
+	if [ "$(my_sock "$MY_PRIMARY_SOCK" -e 'SELECT @@global.read_only')" != 0 ]; then
+		log "mariadb: the 3306 primary is read-only (a failover test?): making it writable"
+		my_sock "$MY_PRIMARY_SOCK" -e 'SET GLOBAL read_only = 0'
+	fi
 	# skip-name-resolve (set on this image) means a TCP client from 127.0.0.1
 	# only matches accounts @'127.0.0.1' or @'%', never @localhost; without it
 	# 127.0.0.1 resolves to localhost. Cover both: root@localhost gets an empty
@@ -378,6 +391,10 @@ my_build_replica() {
 	rm -rf "$MY_REPLICA_DATA"
 	mariadb-install-db --defaults-file="$MY_REPLICA_CNF" --skip-test-db >/dev/null
 	my_start_replica
+	# A fresh binary log first: deep inside a large one (hundreds of MB after
+	# a few test runs) BINLOG_GTID_POS() returns NULL and mariadb-dump
+	# --master-data then crashes.
+	my_sock "$MY_PRIMARY_SOCK" -e 'FLUSH BINARY LOGS'
 	mariadb-dump --no-defaults -S "$MY_PRIMARY_SOCK" -u root --all-databases --single-transaction \
 		--master-data=1 --gtid --routines --events --triggers |
 		my_sock "$MY_REPLICA_SOCK"
