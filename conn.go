@@ -290,10 +290,15 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 
 // ResetSession resets every backend connection. A connection that still has
 // a transaction open is reported bad, so the pool discards it; a replica
-// connection that fails to reset is closed and reopened on demand.
+// connection that fails to reset is closed and reopened on demand, and so
+// is a primary session on a node that is no longer the primary.
 func (c *conn) ResetSession(ctx context.Context) error {
 	if c.tx != nil {
 		return driver.ErrBadConn
+	}
+	if w, err := c.c.router.writer(); c.primary != nil && (err != nil || c.primary.node != w) {
+		c.primary.Close()
+		c.primary = nil
 	}
 	if c.primary != nil {
 		if err := c.primary.reset(ctx); err != nil {
