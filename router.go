@@ -82,6 +82,11 @@ type routeState struct {
 	// query lands on the same session instead of advancing the round-robin.
 	skipQuery string
 	skipTo    *bconn
+	// reason and retries describe the routing of the running statement,
+	// for hooks (hook.go): the reason is recorded where the decision is
+	// made, each failed attempt where it fails.
+	reason  Reason
+	retries []Retry
 }
 
 // route chooses the backend connection for a statement and applies the
@@ -100,12 +105,13 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 		return *info
 	}
 	if mark == markReplica {
+		c.rt.reason = ReasonReplica
 		if err := refusal(classified(), op, "in a replica context"); err != nil {
-			c.c.router.debug("refused", "op", op.String(), "err", err.Error())
 			return nil, err
 		}
 	}
 	if st := c.managed(); st != nil {
+		c.rt.reason = ReasonTransaction
 		if err := st.guard(query); err != nil {
 			return nil, err
 		}
@@ -114,22 +120,21 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 		// read-write (SET SESSION …) nor written through.
 		if st.b != c.primary && mark != markReplica {
 			if in := classified(); !in.read {
-				err := fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
-				c.c.router.debug("refused", "op", op.String(), "err", err.Error())
-				return nil, err
+				return nil, fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
 			}
 		}
 		return st.b, nil
 	}
 	if op == opPrepare && skipTo != nil && skipQuery == query && (skipTo == c.primary || c.ro[skipTo.node] == skipTo) {
-		return skipTo, nil
+		return skipTo, nil // the reason of the statement that was skipped stands
 	}
 	switch {
 	case mark == markReplica:
-		return c.replica(ctx, nil, false, "replica context")
+		return c.replica(ctx, nil, false)
 	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
-		return c.replica(ctx, nil, true, "auto: "+classified().kind)
+		return c.replica(ctx, nil, true)
 	}
+	c.rt.reason = ReasonPrimary
 	return c.primaryConn(ctx)
 }
 
@@ -137,12 +142,14 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 // read-only transaction in a replica context, the primary otherwise.
 func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, error) {
 	if routeOf(ctx) != markReplica {
+		c.rt.reason = ReasonPrimary
 		return c.primaryConn(ctx)
 	}
+	c.rt.reason = ReasonReplica
 	if !opts.ReadOnly {
 		return nil, fmt.Errorf("%w: BeginTx in a replica context must be ReadOnly (sql.TxOptions{ReadOnly: true})", ErrReadOnly)
 	}
-	return c.replica(ctx, nil, false, "read-only transaction")
+	return c.replica(ctx, nil, false)
 }
 
 // refusal is the client-side read-only check: Exec is refused outright, a
@@ -165,23 +172,30 @@ func refusal(info stmtInfo, op opKind, where string) error {
 // the node avoid, then on the primary if the DSN allows it (or has no
 // replicas). Nodes that fail to connect are taken out. In automatic mode
 // (auto) the primary means the connection's own primary connection, and
-// running out of replicas is not an error.
-func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason string) (*bconn, error) {
+// running out of replicas is not an error. It records the route's reason
+// (ReasonAuto or ReasonReplica, ReasonFallback on the primary) and every
+// node that failed to connect.
+func (c *conn) replica(ctx context.Context, avoid *node, auto bool) (*bconn, error) {
 	r := c.c.router
 	r.start()
+	c.rt.reason = ReasonReplica
+	if auto {
+		c.rt.reason = ReasonAuto
+	}
 	var lastErr error
 	for range len(r.nodes) + 1 {
 		n := r.next(avoid)
 		if n == nil {
 			break
 		}
+		if n.primary {
+			c.rt.reason = ReasonFallback
+		}
 		if auto && n.primary {
-			r.debug("route", "reason", reason, "node", n.URL, "fallback", true)
 			return c.primaryConn(ctx)
 		}
 		b, err := c.session(ctx, n)
 		if err == nil {
-			r.debug("route", "reason", reason, "node", n.URL, "fallback", n.primary)
 			return b, nil
 		}
 		if ctx.Err() != nil {
@@ -191,14 +205,14 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 			return nil, err // the primary itself is unreachable
 		}
 		r.fail(n, err)
+		c.rt.retried(n, err)
 		lastErr = err
 		avoid = n
 	}
 	if auto {
-		r.debug("route", "reason", reason, "node", c.c.primary.URL, "fallback", true)
+		c.rt.reason = ReasonFallback
 		return c.primaryConn(ctx)
 	}
-	r.debug("no replica", "reason", reason)
 	last := r.lastFailure()
 	if lastErr != nil {
 		last = r.c.primary.redact(lastErr)
@@ -279,7 +293,8 @@ func (c *conn) retry(ctx context.Context, b *bconn, err error) (*bconn, bool) {
 	if err == driver.ErrSkip || c.tx != nil || !c.nodeFailed(ctx, b, err) {
 		return nil, false
 	}
-	nb, rerr := c.replica(ctx, b.node, routeOf(ctx) != markReplica, "retry after "+b.node.URL+" failed")
+	c.rt.retried(b.node, err)
+	nb, rerr := c.replica(ctx, b.node, routeOf(ctx) != markReplica)
 	return nb, rerr == nil
 }
 
