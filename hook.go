@@ -80,6 +80,11 @@ type Event struct {
 	RowsAffected int64
 	// Err is the error returned to database/sql, nil on success.
 	Err error
+	// Code is the error code of the server that raised Err: the SQLSTATE
+	// on PostgreSQL, the error number on MySQL/MariaDB, the extended result
+	// code on SQLite, the SQLSTATE (else the native error) on ODBC; "" when
+	// no server raised it.
+	Code string
 }
 
 // Retry is one failed attempt of a statement on a node.
@@ -226,7 +231,7 @@ func (c *conn) track(r Reason) time.Time {
 // statement again through a prepared statement, which is.
 func (c *conn) observe(ctx context.Context, op Op, query, native string, args []driver.NamedValue, b *bconn, res driver.Result, start time.Time, err error) {
 	hs := c.c.hooks.Load()
-	if hs == nil || err == driver.ErrSkip {
+	if hs == nil || err == driver.ErrSkip || start.IsZero() { // zero: started before the first hook was added
 		return
 	}
 	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.c.cfg.Dialect, Database: c.c.primary.database,
@@ -243,6 +248,9 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	}
 	if b != nil {
 		e.Node = b.node.info()
+	}
+	if de, ok := dbErrorOf(err, c.c.prof.syntax.dialect); ok {
+		e.Code = de.code()
 	}
 	if res != nil && err == nil {
 		if n, rerr := res.RowsAffected(); rerr == nil {
@@ -300,4 +308,13 @@ func address(d Dialect, redacted string) (host string, port int, database string
 		port = p
 	}
 	return host, port, database
+}
+
+// code is the error code an Event reports: the SQLSTATE on PostgreSQL (and
+// ODBC when the driver gives one), the error number otherwise.
+func (e dbError) code() string {
+	if e.state != "" && e.flavor != MySQL {
+		return e.state
+	}
+	return strconv.Itoa(e.number)
 }

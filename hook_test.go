@@ -99,7 +99,7 @@ func TestHookEvents(t *testing.T) {
 	if _, err := sdb.ExecContext(ctx, "SELECT * FROM no_such_table"); err == nil {
 		t.Fatal("no error")
 	}
-	if e = h.one(t, "failed"); e.Err == nil || e.Node.URL == "" || e.RowsAffected != -1 {
+	if e = h.one(t, "failed"); e.Err == nil || e.Code != "1" || e.Node.URL == "" || e.RowsAffected != -1 {
 		t.Errorf("failed statement: %+v", *e)
 	}
 
