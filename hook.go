@@ -90,7 +90,10 @@ type Event struct {
 // Retry is one failed attempt of a statement on a node.
 type Retry struct {
 	Node NodeInfo
-	Err  error
+	// Err is the node's error. Its message has the node's password
+	// removed (some drivers quote their DSN); errors.Is and errors.As
+	// reach the original.
+	Err error
 }
 
 // NodeInfo identifies a node in an [Event].
@@ -264,8 +267,17 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 
 // retried records a failed attempt of the running statement on n.
 func (rt *routeState) retried(n *node, err error) {
-	rt.retries = append(rt.retries, Retry{Node: n.info(), Err: err})
+	rt.retries = append(rt.retries, Retry{Node: n.info(), Err: &redactedError{msg: n.redact(err), err: err}})
 }
+
+// redactedError is err with a message that holds no password.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // operationName is the operation a classifier kind names: "SELECT" for
 // "SELECT … FOR UPDATE", "DELETE" for "WITH … DELETE", "" for the kinds
