@@ -60,16 +60,6 @@ const (
 	opPrepare
 )
 
-func (op opKind) String() string {
-	switch op {
-	case opExec:
-		return "exec"
-	case opQuery:
-		return "query"
-	}
-	return "prepare"
-}
-
 // routeState is the routing state of one connection (conn.rt). database/sql
 // serialises calls on a connection, so it needs no lock.
 type routeState struct {
