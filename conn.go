@@ -164,26 +164,27 @@ func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
 // ExecContext routes, guards and rewrites the statement, then runs it on the
 // backend. driver.ErrSkip from the backend is returned as is.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	start := c.track(0)
 	b, q, nargs, err := c.plan(ctx, query, args, opExec)
-	if err != nil {
-		return nil, err
-	}
-	start := c.c.since()
-	r, err := b.exec(ctx, q, nargs)
-	c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
-	c.txCheck(b, err)
-	if c.refusedWrite(ctx, b, err) { // the primary moved: send it there, once
-		if nb, perr := c.primaryConn(ctx); perr == nil {
-			b = nb
-			r, err = b.exec(ctx, q, nargs)
+	var r driver.Result
+	if err == nil {
+		r, err = b.exec(ctx, q, nargs)
+		c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
+		c.txCheck(b, err)
+		if c.refusedWrite(ctx, b, err) { // the primary moved: send it there, once
+			if nb, perr := c.primaryConn(ctx); perr == nil {
+				c.rt.retried(b.node, err)
+				b = nb
+				r, err = b.exec(ctx, q, nargs)
+			}
 		}
+		err = c.primaryLost(ctx, b, err, true)
+		if err == nil && c.tx == nil {
+			c.noteWrite(ctx, b) // consistency.go: read-your-writes
+		}
+		err = c.shield(c.c.router.done(b, err))
 	}
-	err = c.primaryLost(ctx, b, err, true)
-	if err == nil && c.tx == nil {
-		c.noteWrite(ctx, b) // consistency.go: read-your-writes
-	}
-	err = c.shield(c.c.router.done(b, err))
-	c.c.logStmt(ctx, "exec", query, args, b, start, err)
+	c.observe(ctx, OpExec, query, q, args, b, r, start, err) // hook.go
 	return r, err
 }
 
@@ -191,14 +192,14 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // the backend. A read on a replica that fails before any row arrives is
 // retried once on another node.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	start := c.track(0)
 	b, q, nargs, err := c.plan(ctx, query, args, opQuery)
-	if err != nil {
-		return nil, err
+	var rows driver.Rows
+	if err == nil {
+		rows, b, err = c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
+		err = c.shield(err)
 	}
-	start := c.c.since()
-	rows, b, err := c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
-	err = c.shield(err)
-	c.c.logStmt(ctx, "query", query, args, b, start, err)
+	c.observe(ctx, OpQuery, query, q, args, b, nil, start, err) // hook.go
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +219,10 @@ func (c *conn) plan(ctx context.Context, query string, args []driver.NamedValue,
 		return nil, "", nil, err
 	}
 	q, nargs, err := c.c.rewrite(query, args)
-	return b, q, nargs, err
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return b, q, nargs, nil
 }
 
 // PrepareContext prepares the rewritten statement on the node the statement
@@ -243,7 +247,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, c.shield(err)
 	}
-	return &stmt{c: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx)}, nil
+	return &stmt{c: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx), reason: c.rt.reason}, nil
 }
 
 // Prepare is PrepareContext without a context.

@@ -324,6 +324,7 @@ func TestLogPreparedFallback(t *testing.T) {
 	}
 	var buf strings.Builder
 	c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.addHooks(logHook{log: c.log})
 	c.primary.backend = dsnConnector{"fake", &legacyDriver{}}
 	db := sql.OpenDB(c)
 	defer db.Close()

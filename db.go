@@ -33,12 +33,14 @@ type Option func(*openOptions)
 type openOptions struct {
 	log              *slog.Logger
 	logArgs          bool
+	hooks            []Hook
 	maxOpen, maxIdle *int
 }
 
 // WithLogger sends aiodb's log to l: the redacted DSN at info level when the
 // DB opens (and a note when it has no replicas), every statement at debug level (operation, query text, node,
-// duration, number of arguments, error), replica health at warn level.
+// route reason, retries, duration, number of arguments, rows affected, error), replica health at warn level.
+// The statement log is a [Hook].
 // Passwords are never logged; argument values only with [WithLogArgs].
 func WithLogger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
 
@@ -76,7 +78,13 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c.log, c.logArgs = o.log, o.logArgs
+	c.log = o.log
+	if o.log != nil {
+		c.addHooks(logHook{log: o.log, args: o.logArgs})
+	}
+	if len(o.hooks) > 0 {
+		c.addHooks(o.hooks...)
+	}
 	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: mysqlLocation(cfg)}
 	cfg.ApplyPool(db.sql)
 	if o.maxOpen != nil {

@@ -113,6 +113,10 @@ type node struct {
 	flavor  Dialect // the SQL dialect of the server (for ODBC, the one behind it)
 	backend driver.Connector
 	health  nodeHealth
+	// host, port and database are the node's address, for hooks (hook.go).
+	host     string
+	port     int
+	database string
 	// settings caches the answers of setting, by query.
 	settings sync.Map
 	// replayed is the newest replication position the node is known to
@@ -158,7 +162,8 @@ type connector struct {
 	classes *queryCache[stmtInfo]
 	router  *router
 	log     *slog.Logger // nil: no logging (log.go)
-	logArgs bool         // log argument values too
+	// hooks observe every statement (hook.go); nil when there are none.
+	hooks atomic.Pointer[[]Hook]
 
 	// memKeeper holds the shared in-memory SQLite database open while the
 	// *sql.DB lives, even when the pool has no idle connection.
@@ -176,7 +181,9 @@ func newConnector(cfg *Config) (*connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc}, nil
+		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc}
+		nd.host, nd.port, nd.database = address(cfg.Dialect, n.URL)
+		return nd, nil
 	}
 	var err error
 	if c.primary, err = mk(cfg.Primary, true); err != nil {

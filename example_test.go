@@ -181,7 +181,7 @@ func ExampleWithLogger() {
 	// Output:
 	// level=INFO msg="aiodb: open" dsn=sqlite:///:memory: dialect=sqlite replicas=0
 	// level=INFO msg="aiodb: no replicas in the DSN: Replica blocks and WithReplica read from a read-only session on the primary"
-	// level=DEBUG msg="aiodb: statement" op=query query="SELECT $1" node=sqlite:///:memory: nargs=1
+	// level=DEBUG msg="aiodb: statement" op=query query="SELECT $1" node=sqlite:///:memory: reason=primary nargs=1
 }
 
 func ExampleDB_Execute() {

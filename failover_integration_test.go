@@ -40,7 +40,7 @@ func repairFixture(t *testing.T) {
 type writeLoad struct {
 	ok, failed atomic.Int64
 	lastOK     atomic.Int64 // UnixNano of the last success
-	firstErr   atomic.Value
+	firstErr   firstError
 	errs       sync.Map // error text (first 80 bytes) → count
 	stop       chan struct{}
 	done       chan struct{}
@@ -61,7 +61,7 @@ func startWrites(db *DB, insert string) *writeLoad {
 			cancel()
 			if err != nil {
 				w.failed.Add(1)
-				w.firstErr.CompareAndSwap(nil, err)
+				w.firstErr.set(err)
 				msg := err.Error()
 				v, _ := w.errs.LoadOrStore(msg[:min(len(msg), 80)], new(atomic.Int64))
 				v.(*atomic.Int64).Add(1)
@@ -185,7 +185,7 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 		t.Errorf("the fenced old primary got %d writes", now-before)
 	}
 	if n := writes.failed.Load() - failedBefore; n != 0 {
-		t.Errorf("%d writes failed after the old primary came back fenced: %v", n, writes.firstErr.Load())
+		t.Errorf("%d writes failed after the old primary came back fenced: %v", n, writes.firstErr.get())
 	}
 	if writes.ok.Load() <= okMid || okBefore == 0 {
 		t.Errorf("writes did not go on: %d before the stop, %d after the switch, %d in all", okBefore, okMid, writes.ok.Load())

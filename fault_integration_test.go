@@ -111,11 +111,23 @@ func startMariaDB(t *testing.T, port int) {
 	}
 }
 
+// firstError keeps the first error set, of whatever type.
+type firstError struct{ p atomic.Pointer[error] }
+
+func (f *firstError) set(err error) { f.p.CompareAndSwap(nil, &err) }
+
+func (f *firstError) get() error {
+	if e := f.p.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // readLoad runs read on workers goroutines until stop is closed, counting
 // reads and failures.
 type readLoad struct {
 	reads, fails atomic.Int64
-	firstErr     atomic.Value
+	firstErr     firstError
 	stop         chan struct{}
 	wg           sync.WaitGroup
 }
@@ -138,7 +150,7 @@ func startReads(workers int, read func(ctx context.Context) error) *readLoad {
 				l.reads.Add(1)
 				if err != nil {
 					l.fails.Add(1)
-					l.firstErr.CompareAndSwap(nil, err)
+					l.firstErr.set(err)
 				}
 			}
 		}()
@@ -154,7 +166,7 @@ func (l *readLoad) finish(t *testing.T, min int64, what string) {
 	close(l.stop)
 	l.wg.Wait()
 	if l.fails.Load() != 0 {
-		t.Fatalf("%d of %d reads failed %s; first: %v", l.fails.Load(), l.reads.Load(), what, l.firstErr.Load())
+		t.Fatalf("%d of %d reads failed %s; first: %v", l.fails.Load(), l.reads.Load(), what, l.firstErr.get())
 	}
 	t.Logf("%d reads %s, 0 failed", l.reads.Load(), what)
 }

@@ -2,46 +2,62 @@ package aiodb
 
 import (
 	"context"
-	"database/sql/driver"
 	"log/slog"
-	"time"
+	"strings"
 )
 
 // Logging is off unless Open is given WithLogger. Statements are logged at
-// debug level with their duration and node; argument values only with
-// WithLogArgs; URLs are always redacted.
+// debug level by logHook, a Hook like any other: operation, query, node,
+// route reason, retries, duration, rows affected, error; argument values
+// only with WithLogArgs; URLs are always redacted.
 
-// since returns the start time of a statement, or the zero time when nothing
-// will be logged, so the hot path does not read the clock.
-func (c *connector) since() time.Time {
-	if c.log == nil {
-		return time.Time{}
-	}
-	return time.Now()
+// logHook is the statement log of WithLogger.
+type logHook struct {
+	log  *slog.Logger
+	args bool // log argument values too (WithLogArgs)
 }
 
-// logStmt logs one statement at debug level. A backend's driver.ErrSkip is
-// not logged: nothing ran, and database/sql runs the statement again through
-// a prepared statement, which is logged then (op "stmt.exec", "stmt.query").
-func (c *connector) logStmt(ctx context.Context, op, query string, args []driver.NamedValue, b *bconn, start time.Time, err error) {
-	if c.log == nil || err == driver.ErrSkip || !c.log.Enabled(ctx, slog.LevelDebug) {
+// Observe logs one statement at debug level.
+func (h logHook) Observe(ctx context.Context, e *Event) {
+	if !h.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	attrs := []slog.Attr{
-		slog.String("op", op), slog.String("query", query), slog.String("node", b.node.URL),
-		slog.Duration("took", time.Since(start)),
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs, slog.String("op", e.Op.String()))
+	if e.Query != "" {
+		attrs = append(attrs, slog.String("query", e.Query))
 	}
-	if c.logArgs {
-		vals := make([]any, len(args))
-		for i, a := range args {
+	if e.Node.URL != "" {
+		attrs = append(attrs, slog.String("node", e.Node.URL))
+	}
+	if e.Reason != 0 {
+		attrs = append(attrs, slog.String("reason", e.Reason.String()))
+	}
+	attrs = append(attrs, slog.Duration("took", e.Duration))
+	if h.args {
+		vals := make([]any, len(e.Args))
+		for i, a := range e.Args {
 			vals[i] = a.Value
 		}
 		attrs = append(attrs, slog.Any("args", vals))
-	} else {
-		attrs = append(attrs, slog.Int("nargs", len(args)))
+	} else if e.Op != OpBegin && e.Op != OpCommit && e.Op != OpRollback {
+		attrs = append(attrs, slog.Int("nargs", len(e.Args)))
 	}
-	if err != nil {
-		attrs = append(attrs, slog.Any("err", err))
+	if e.RowsAffected >= 0 {
+		attrs = append(attrs, slog.Int64("rows", e.RowsAffected))
 	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "aiodb: statement", attrs...)
+	if len(e.Retries) > 0 {
+		var b strings.Builder
+		for i, r := range e.Retries {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(r.Node.URL + ": " + r.Err.Error())
+		}
+		attrs = append(attrs, slog.String("retries", b.String()))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.Any("err", e.Err))
+	}
+	h.log.LogAttrs(ctx, slog.LevelDebug, "aiodb: statement", attrs...)
 }

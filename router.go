@@ -99,16 +99,6 @@ const (
 	opPrepare
 )
 
-func (op opKind) String() string {
-	switch op {
-	case opExec:
-		return "exec"
-	case opQuery:
-		return "query"
-	}
-	return "prepare"
-}
-
 // routeState is the routing state of one connection (conn.rt). database/sql
 // serialises calls on a connection, so it needs no lock.
 type routeState struct {
@@ -121,6 +111,11 @@ type routeState struct {
 	// query lands on the same session instead of advancing the round-robin.
 	skipQuery string
 	skipTo    *bconn
+	// reason and retries describe the routing of the running statement,
+	// for hooks (hook.go): the reason is recorded where the decision is
+	// made, each failed attempt where it fails.
+	reason  Reason
+	retries []Retry
 }
 
 // route chooses the backend connection for a statement and applies the
@@ -139,12 +134,13 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 		return *info
 	}
 	if mark == markReplica {
+		c.rt.reason = ReasonReplica
 		if err := refusal(classified(), op, "in a replica context"); err != nil {
-			c.c.router.debug("refused", "op", op.String(), "err", err.Error())
 			return nil, err
 		}
 	}
 	if st := c.managed(); st != nil {
+		c.rt.reason = ReasonTransaction
 		if err := st.guard(query); err != nil {
 			return nil, err
 		}
@@ -153,24 +149,23 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 		// read-write (SET SESSION …) nor written through.
 		if st.b != c.primary && mark != markReplica {
 			if in := classified(); !in.read {
-				err := fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
-				c.c.router.debug("refused", "op", op.String(), "err", err.Error())
-				return nil, err
+				return nil, fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
 			}
 		}
 		return st.b, nil
 	}
 	if op == opPrepare && skipTo != nil && skipQuery == query && (skipTo == c.primary || c.ro[skipTo.node] == skipTo) {
-		return skipTo, nil
+		return skipTo, nil // the reason of the statement that was skipped stands
 	}
 	var b *bconn
 	var err error
 	switch {
 	case mark == markReplica:
-		b, err = c.replica(ctx, nil, false, "replica context")
+		b, err = c.replica(ctx, nil, false)
 	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
-		b, err = c.replica(ctx, nil, true, "auto: "+classified().kind)
+		b, err = c.replica(ctx, nil, true)
 	default:
+		c.rt.reason = ReasonPrimary
 		return c.primaryConn(ctx)
 	}
 	if err != nil || b == c.primary {
@@ -183,12 +178,14 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 // read-only transaction in a replica context, the primary otherwise.
 func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, error) {
 	if routeOf(ctx) != markReplica {
+		c.rt.reason = ReasonPrimary
 		return c.primaryConn(ctx)
 	}
+	c.rt.reason = ReasonReplica
 	if !opts.ReadOnly {
 		return nil, fmt.Errorf("%w: BeginTx in a replica context must be ReadOnly (sql.TxOptions{ReadOnly: true})", ErrReadOnly)
 	}
-	b, err := c.replica(ctx, nil, false, "read-only transaction")
+	b, err := c.replica(ctx, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -215,17 +212,30 @@ func refusal(info stmtInfo, op opKind, where string) error {
 // the node avoid, then on the primary if the DSN allows it (or has no
 // replicas). Nodes that fail to connect are taken out. In automatic mode
 // (auto) the primary means the connection's own primary connection, and
-// running out of replicas is not an error.
-func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason string) (*bconn, error) {
+// running out of replicas is not an error. Inside a block, the block's
+// pinned replica comes first. It records the route's reason (ReasonAuto or
+// ReasonReplica, ReasonFallback on the primary) and every node that failed
+// to connect.
+func (c *conn) replica(ctx context.Context, avoid *node, auto bool) (*bconn, error) {
 	r := c.c.router
 	r.start()
+	c.rt.reason = ReasonReplica
+	if auto {
+		c.rt.reason = ReasonAuto
+	}
 	w, _ := r.writer()
 	pin := pinOf(ctx)
 	if n := pin.get(); n != nil && n != avoid && (n == w || r.usable(n)) {
-		if b, err := c.session(ctx, n); err == nil {
+		b, err := c.session(ctx, n)
+		if err == nil {
+			if n == w {
+				c.rt.reason = ReasonFallback
+			}
 			return b, nil
-		} else if n != w && ctx.Err() == nil {
+		}
+		if n != w && ctx.Err() == nil {
 			r.fail(n, err)
+			c.rt.retried(n, err)
 			avoid = n
 		}
 	}
@@ -235,13 +245,14 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 		if n == nil {
 			break
 		}
-		if auto && n == w {
-			r.debug("route", "reason", reason, "node", n.URL, "fallback", true)
-			return c.primaryConn(ctx)
+		if n == w {
+			c.rt.reason = ReasonFallback
+			if auto {
+				return c.primaryConn(ctx)
+			}
 		}
 		b, err := c.session(ctx, n)
 		if err == nil {
-			r.debug("route", "reason", reason, "node", n.URL, "fallback", n == w)
 			pin.set(n)
 			return b, nil
 		}
@@ -252,14 +263,14 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool, reason strin
 			return nil, err // the primary itself is unreachable
 		}
 		r.fail(n, err)
+		c.rt.retried(n, err)
 		lastErr = err
 		avoid = n
 	}
 	if auto {
-		r.debug("route", "reason", reason, "node", c.c.primary.URL, "fallback", true)
+		c.rt.reason = ReasonFallback
 		return c.primaryConn(ctx)
 	}
-	r.debug("no replica", "reason", reason)
 	last := r.lastFailure()
 	if lastErr != nil {
 		last = r.c.primary.redact(lastErr)
@@ -340,7 +351,8 @@ func (c *conn) retry(ctx context.Context, b *bconn, err error) (*bconn, bool) {
 	if err == driver.ErrSkip || c.tx != nil || !c.nodeFailed(ctx, b, err) {
 		return nil, false
 	}
-	nb, rerr := c.replica(ctx, b.node, routeOf(ctx) != markReplica, "retry after "+b.node.URL+" failed")
+	c.rt.retried(b.node, err)
+	nb, rerr := c.replica(ctx, b.node, routeOf(ctx) != markReplica)
 	return nb, rerr == nil
 }
 

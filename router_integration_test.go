@@ -982,7 +982,7 @@ func TestReplicaSQLiteLayerTwo(t *testing.T) {
 		}
 		err = sc.Raw(func(dc any) error {
 			c := dc.(*conn)
-			b, err := c.replica(roCtx, nil, false, "test")
+			b, err := c.replica(roCtx, nil, false)
 			if err != nil {
 				return err
 			}

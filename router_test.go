@@ -1047,14 +1047,15 @@ func TestRouterCloseNoLeak(t *testing.T) {
 	goleak.VerifyNone(t, opts)
 }
 
-// TestRouterLogging: routing decisions are logged at debug level, node
+// TestRouterLogging: routing decisions are logged at debug level with the
+// statement (node, reason, the nodes that failed under it, a refusal), node
 // failures at warn, and no password ever appears.
 func TestRouterLogging(t *testing.T) {
 	const secret = "s3cr3t-pw"
 	var buf rtLogBuf
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cl := rtFakeCluster(t, "postgres://u:"+secret+"@p/db postgres://u:"+secret+"@r1/db postgres://u:"+secret+"@r2/db",
-		func(c *connector) { c.log = log })
+		func(c *connector) { c.log = log; c.addHooks(logHook{log: log}) })
 	// A node whose connect error quotes its DSN, password included.
 	cl.c.replicas[0].backend = rtFailConnector{msg: "cannot connect to postgres://u:" + secret + "@r1/db"}
 	for range 3 {
@@ -1068,9 +1069,10 @@ func TestRouterLogging(t *testing.T) {
 	st, _ := Stats(cl.db)
 	out := buf.String()
 	for _, want := range []string{
-		"level=DEBUG msg=\"aiodb: route\" reason=\"replica context\" node=postgres://u:xxxxx@r2/db",
+		"node=postgres://u:xxxxx@r2/db reason=replica",
+		"retries=\"postgres://u:xxxxx@r1/db: aiodb: connect postgres://u:xxxxx@r1/db: cannot connect to postgres://u:xxxxx@r1/db\"",
 		"level=WARN msg=\"aiodb: replica down\" node=postgres://u:xxxxx@r1/db",
-		"level=DEBUG msg=\"aiodb: refused\" op=exec",
+		"level=DEBUG msg=\"aiodb: statement\" op=exec query=\"DELETE FROM t\" reason=replica",
 		"read-only session opened",
 	} {
 		if !strings.Contains(out, want) {

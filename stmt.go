@@ -16,6 +16,7 @@ type stmt struct {
 	query    string   // the caller's query, for the transaction guard
 	native   string   // the query as prepared on the backend
 	readOnly bool     // prepared in a replica context: Exec is refused
+	reason   Reason   // why the router sent the prepare to b, for hooks
 }
 
 var (
@@ -60,17 +61,25 @@ func (s *stmt) args(args []driver.NamedValue) ([]driver.NamedValue, error) {
 
 // ExecContext runs the statement; in a replica context it is refused.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	start := s.c.track(s.reason)
+	r, b, err := s.exec(ctx, args)
+	s.c.observe(ctx, OpStmtExec, s.query, s.native, args, b, r, start, err) // hook.go
+	return r, err
+}
+
+// exec runs the statement and returns the connection it was sent on (nil
+// when it was refused first).
+func (s *stmt) exec(ctx context.Context, args []driver.NamedValue) (driver.Result, *bconn, error) {
 	if s.readOnly {
-		return nil, fmt.Errorf("%w: Exec of a statement prepared in a replica context", ErrReadOnly)
+		return nil, nil, fmt.Errorf("%w: Exec of a statement prepared in a replica context", ErrReadOnly)
 	}
 	if err := s.c.txGuard(s.query); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nargs, err := s.args(args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	start := s.c.c.since()
 	exec := func() (driver.Result, error) {
 		if se, ok := s.si.(driver.StmtExecContext); ok {
 			return se.ExecContext(ctx, nargs)
@@ -79,8 +88,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	}
 	r, err := exec()
 	s.c.txCheck(s.b, err)
-	if s.c.refusedWrite(ctx, s.b, err) { // the primary moved: send it there, once
+	if old := s.b.node; s.c.refusedWrite(ctx, s.b, err) { // the primary moved: send it there, once
 		if nb, perr := s.c.primaryConn(ctx); perr == nil && s.move(ctx, nb) == nil {
+			s.c.rt.retried(old, err)
 			r, err = exec()
 		}
 	}
@@ -88,9 +98,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if err == nil && s.c.tx == nil && s.b == s.c.primary {
 		s.c.noteWrite(ctx, s.b) // consistency.go: read-your-writes
 	}
-	err = s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
-	s.c.c.logStmt(ctx, "stmt.exec", s.query, args, s.b, start, err)
-	return r, err
+	return r, s.b, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
 }
 
 // QueryContext runs the statement and returns the backend's rows. A read
@@ -98,14 +106,22 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 // answering (or before its first row) runs once more on another node,
 // where the statement is prepared again and then stays.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	start := s.c.track(s.reason)
+	rows, b, err := s.queryRows(ctx, args)
+	s.c.observe(ctx, OpStmtQuery, s.query, s.native, args, b, nil, start, err) // hook.go
+	return rows, err
+}
+
+// queryRows runs the statement and returns its rows and the connection
+// that served them (nil when it was refused first).
+func (s *stmt) queryRows(ctx context.Context, args []driver.NamedValue) (driver.Rows, *bconn, error) {
 	if err := s.c.txGuard(s.query); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nargs, err := s.args(args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	start := s.c.c.since()
 	run := func(b *bconn) (driver.Rows, error) {
 		if err := s.move(ctx, b); err != nil {
 			return nil, err
@@ -120,13 +136,9 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	rows, b, err := retryOnce(ctx, s.c, s.b, run)
 	s.c.txCheck(b, err)
 	if err != nil {
-		err = s.c.shield(s.c.c.router.done(b, err))
+		return nil, b, s.c.shield(s.c.c.router.done(b, err))
 	}
-	s.c.c.logStmt(ctx, "stmt.query", s.query, args, b, start, err)
-	if err != nil {
-		return nil, err
-	}
-	return s.c.readRows(ctx, b, rows, run), nil
+	return s.c.readRows(ctx, b, rows, run), b, nil
 }
 
 // move prepares the statement again on b, unless it is there already, and

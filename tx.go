@@ -95,22 +95,35 @@ var _ driver.Tx = (*txLevel)(nil)
 // BeginTx starts the top-level transaction on the node the context routes
 // to, or, when one is already open, a savepoint inside it.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	start := c.track(0)
+	tx, b, err := c.beginTx(ctx, opts)
+	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err) // hook.go
+	return tx, err
+}
+
+// beginTx is BeginTx; it also returns the connection the transaction runs
+// on, nil when none was sent anything.
+func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *bconn, error) {
 	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
 		// database/sql is about to roll the transaction back (its context
 		// is done); do it now rather than nest in it.
 		st.reap(0)
 	}
 	if st := c.managed(); st != nil {
+		c.rt.reason = ReasonTransaction
 		tx, err := st.nest(ctx, opts)
-		return tx, notBadConn(err)
+		if err != nil {
+			return nil, st.b, notBadConn(err)
+		}
+		return tx, st.b, nil
 	}
 	b, err := c.routeBegin(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t, err := b.begin(ctx, opts)
 	if err != nil {
-		return nil, c.c.router.done(b, err)
+		return nil, b, c.c.router.done(b, err)
 	}
 	st := &txStack{c: c, b: b, root: t, iso: opts.Isolation}
 	if b.rollbacks != nil {
@@ -120,7 +133,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	st.open = []*txLevel{top}
 	st.handles = []*txLevel{top}
 	c.tx = st
-	return top, nil
+	return top, b, nil
 }
 
 // managed returns the transaction stack the connection's statements run
@@ -338,12 +351,16 @@ func (lv *txLevel) finish(err error) error {
 
 // Commit commits the top level or releases a savepoint.
 func (lv *txLevel) Commit() error {
+	c := lv.st.c
+	start := c.track(ReasonTransaction)
 	lv.st.settle(lv)
 	err := lv.commit()
 	if err == nil && lv.depth == 0 && !lv.readOnly {
-		lv.st.c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
+		c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
 	}
-	return lv.finish(err)
+	err = lv.finish(err)
+	c.observe(lv.ctx, OpCommit, "", "", nil, lv.st.b, nil, start, err) // hook.go
+	return err
 }
 
 func (lv *txLevel) commit() error {
@@ -378,6 +395,15 @@ func (lv *txLevel) commit() error {
 // Rollback rolls back the top level or rolls back to a savepoint. A level
 // aiodb already rolled back because its context was done reports success.
 func (lv *txLevel) Rollback() error {
+	c := lv.st.c
+	start := c.track(ReasonTransaction)
+	err := lv.rollbackLevel()
+	c.observe(lv.ctx, OpRollback, "", "", nil, lv.st.b, nil, start, err) // hook.go
+	return err
+}
+
+// rollbackLevel is Rollback.
+func (lv *txLevel) rollbackLevel() error {
 	lv.st.settle(lv)
 	if lv.done {
 		if lv.reaped {
