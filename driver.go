@@ -115,6 +115,9 @@ type node struct {
 	health  nodeHealth
 	// settings caches the answers of setting, by query.
 	settings sync.Map
+	// stmtCache is how many statements each session on the node caches
+	// (stmtCacheSize); 0: none.
+	stmtCache int
 }
 
 // setting reports whether the server answers q, a query about a setting
@@ -172,7 +175,7 @@ func newConnector(cfg *Config) (*connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc}, nil
+		return &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}, nil
 	}
 	var err error
 	if c.primary, err = mk(cfg.Primary, true); err != nil {

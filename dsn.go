@@ -98,6 +98,12 @@ type Options struct {
 	// transaction has no nested level open (GORM and bun nest that way);
 	// refused by default, like every raw transaction statement.
 	RawSavepoints bool
+	// StmtCache [stmt_cache: an integer ≥ 0] is how many prepared statements
+	// each MySQL/MariaDB and SQLite session keeps for the statements with
+	// arguments it runs, least recently used first out; 0 turns the cache
+	// off. 64 by default. PostgreSQL's pgx caches statements itself, and a
+	// MySQL URL with interpolateParams=true sends none.
+	StmtCache int
 	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
 	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
 	// read-only statements. ansi (the default, reported as ODBC) allows no
@@ -106,7 +112,7 @@ type Options struct {
 }
 
 func defaultOptions() Options {
-	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, ODBCDialect: ODBC}
+	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
 }
 
 // String returns the DSN with passwords redacted and aiodb's options in
@@ -351,6 +357,11 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 				return fmt.Errorf("unknown mode %q (want NO_BACKSLASH_ESCAPES, ANSI_QUOTES)", m)
 			}
 		}
+	case "stmt_cache":
+		if d != MySQL && d != SQLite {
+			return fmt.Errorf("only for mysql and sqlite URLs (pgx caches statements itself: its statement_cache_capacity parameter)")
+		}
+		o.StmtCache, err = nonNegative(v)
 	case "odbc_dialect":
 		if d != ODBC {
 			return fmt.Errorf("only for odbc URLs")
@@ -363,7 +374,7 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 }
 
 // optionNames are the options setOne knows, without OptionPrefix, in order.
-var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "replica_policy", "route", "sql_mode"}
+var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "raw_savepoints", "replica_policy", "route", "sql_mode", "stmt_cache"}
 
 // unknownOption is the error for an aiodb_ option that does not exist: it
 // suggests the nearest name (a typo), or lists them all.

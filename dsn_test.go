@@ -86,12 +86,12 @@ func TestParseDSNBackends(t *testing.T) {
 
 func TestParseDSNOptions(t *testing.T) {
 	cfg, err := ParseDSN("mysql://u:p@h/db?aiodb_maxsize=10&AIODB_MINSIZE=2&aiodb_route=AUTO&aiodb_replica_policy=random" +
-		"&aiodb_health_interval=250ms&aiodb_max_lag=3s&aiodb_fallback=none&aiodb_sql_mode=ansi_quotes,NO_BACKSLASH_ESCAPES&charset=utf8mb4 mysql://u:p@r/db")
+		"&aiodb_health_interval=250ms&aiodb_max_lag=3s&aiodb_fallback=none&aiodb_sql_mode=ansi_quotes,NO_BACKSLASH_ESCAPES&aiodb_stmt_cache=7&charset=utf8mb4 mysql://u:p@r/db")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Options{MaxOpen: 10, MinIdle: 2, Route: RouteAuto, Policy: Random, HealthInterval: 250 * time.Millisecond,
-		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true, ODBCDialect: ODBC}
+		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true, StmtCache: 7, ODBCDialect: ODBC}
 	if cfg.Options != want {
 		t.Errorf("options %+v\nwant %+v", cfg.Options, want)
 	}
