@@ -79,7 +79,7 @@ func benchTable(b *testing.B, p benchPair) string {
 		}
 		b.Cleanup(func() { db.Exec("DROP TABLE " + name) })
 		db.Exec("DROP TABLE IF EXISTS " + name + "_ins")
-		if _, err := db.Exec(insTable[p.dialect](name + "_ins")); err != nil {
+		if _, err := db.Exec(fmt.Sprintf(insTable[p.dialect], name+"_ins")); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { db.Exec("DROP TABLE " + name + "_ins") })
@@ -100,10 +100,10 @@ func benchTable(b *testing.B, p benchPair) string {
 // redo log (ENGINE=MEMORY, UNLOGGED), so that a commit's flush to disk,
 // the same on both sides and many times a round trip, does not hide what
 // the drivers cost.
-var insTable = map[Dialect]func(name string) string{
-	SQLite:     func(n string) string { return "CREATE TABLE " + n + " (id INT, name VARCHAR(40), score FLOAT)" },
-	PostgreSQL: func(n string) string { return "CREATE UNLOGGED TABLE " + n + " (id INT, name VARCHAR(40), score FLOAT)" },
-	MySQL:      func(n string) string { return "CREATE TABLE " + n + " (id INT, name VARCHAR(40), score FLOAT) ENGINE=MEMORY" },
+var insTable = map[Dialect]string{
+	SQLite:     "CREATE TABLE %s (id INT, name VARCHAR(40), score FLOAT)",
+	PostgreSQL: "CREATE UNLOGGED TABLE %s (id INT, name VARCHAR(40), score FLOAT)",
+	MySQL:      "CREATE TABLE %s (id INT, name VARCHAR(40), score FLOAT) ENGINE=MEMORY",
 }
 
 // nativeArg is the backend's own placeholder, so the raw driver can run the
