@@ -175,11 +175,16 @@ type bconn struct {
 	// connection (sqlite.go); nil on other backends.
 	rollbacks *atomic.Int64
 	peek      *socketPeek // conncheck.go; made on first use
-
+	// stmts caches the statements with arguments the session ran
+	// (stmtcache.go); nil when the node keeps none.
+	stmts *stmtCache
 }
 
 func newBconn(c driver.Conn, n *node) *bconn {
 	b := &bconn{Conn: c, node: n}
+	if n != nil && n.stmtCache > 0 && cachingDriver(n.backend.Driver()) {
+		b.stmts = &stmtCache{max: n.stmtCache}
+	}
 	b.execer, _ = c.(driver.ExecerContext)
 	b.queryer, _ = c.(driver.QueryerContext)
 	b.preparer, _ = c.(driver.ConnPrepareContext)
@@ -209,7 +214,22 @@ func (b *bconn) note(err error) error {
 	return err
 }
 
+// Close closes the session's cached statements, then the session.
+func (b *bconn) Close() error {
+	if b.stmts != nil {
+		b.stmts.clear()
+	}
+	return b.Conn.Close()
+}
+
+// exec runs a statement; one with arguments through the session's
+// statement cache when it has one.
 func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) > 0 && b.stmts != nil {
+		if r, ok, err := b.execCached(ctx, query, args); ok {
+			return r, err
+		}
+	}
 	if b.execer != nil {
 		r, err := b.execer.ExecContext(ctx, query, args)
 		return r, b.note(err)
@@ -243,7 +263,14 @@ func (b *bconn) execSQL(ctx context.Context, sql string) error {
 	return b.note(err)
 }
 
+// query runs a query; one with arguments through the session's statement
+// cache when it has one.
 func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) > 0 && b.stmts != nil {
+		if rows, ok, err := b.queryCached(ctx, query, args); ok {
+			return rows, err
+		}
+	}
 	if b.queryer != nil {
 		r, err := b.queryer.QueryContext(ctx, query, args)
 		return r, b.note(err)

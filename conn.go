@@ -206,7 +206,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).read {
 		// A write through Query (INSERT … RETURNING) commits when its rows
 		// are read: record the position once they are closed.
-		return &roRows{Rows: rows, r: c.c.router, b: b, afterClose: func() { c.noteWrite(ctx, b) }}, nil
+		return &closeHookRows{fwdRows: fwdRows{rows}, closed: func() { c.noteWrite(ctx, b) }}, nil
 	}
 	return rows, nil
 }

@@ -122,6 +122,9 @@ type node struct {
 	// replayed is the newest replication position the node is known to
 	// have replayed (consistency.go).
 	replayed watermark
+	// stmtCache is how many statements each session on the node caches
+	// (stmtCacheSize); 0: none.
+	stmtCache int
 }
 
 // setting reports whether the server answers q, a query about a setting
@@ -181,7 +184,7 @@ func newConnector(cfg *Config) (*connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc}
+		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
 		nd.host, nd.port, nd.database = address(cfg.Dialect, n.URL)
 		return nd, nil
 	}

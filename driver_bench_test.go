@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -17,7 +19,10 @@ import (
 type benchPair struct {
 	name       string
 	aiodb, raw *sql.DB
-	dialect    Dialect
+	// rawInterp is MySQL's raw driver with interpolateParams=true (client-
+	// side escaping, one round trip); nil on the other backends.
+	rawInterp *sql.DB
+	dialect   Dialect
 }
 
 func benchPairs(b *testing.B) []benchPair {
@@ -36,8 +41,13 @@ func benchPairs(b *testing.B) []benchPair {
 			b.Fatal(err)
 		}
 		raw := map[Dialect]string{PostgreSQL: "pgx", MySQL: "mysql"}[cfg.Dialect]
-		pairs = append(pairs, benchPair{name: cfg.Dialect.String(), dialect: cfg.Dialect,
-			aiodb: mustOpen(b, DriverName, dsn), raw: mustOpen(b, raw, cfg.Primary.backend)})
+		p := benchPair{name: cfg.Dialect.String(), dialect: cfg.Dialect,
+			aiodb: mustOpen(b, DriverName, dsn), raw: mustOpen(b, raw, cfg.Primary.backend)}
+		if cfg.Dialect == MySQL {
+			sep := map[bool]string{false: "?", true: "&"}[strings.Contains(cfg.Primary.backend, "?")]
+			p.rawInterp = mustOpen(b, "mysql", cfg.Primary.backend+sep+"interpolateParams=true")
+		}
+		pairs = append(pairs, p)
 	}
 	return pairs
 }
@@ -53,7 +63,9 @@ func mustOpen(b *testing.B, driverName, dsn string) *sql.DB {
 }
 
 // benchTable fills a 1000-row table through the raw driver, and through
-// aiodb too on SQLite, whose two in-memory databases are distinct.
+// aiodb too on SQLite, whose two in-memory databases are distinct. It also
+// makes an empty table of the same columns without a key, named with the
+// suffix "_ins", for the insert benchmarks.
 func benchTable(b *testing.B, p benchPair) string {
 	name := fmt.Sprintf("aiodb_bench_%d", os.Getpid())
 	dbs := []*sql.DB{p.raw}
@@ -66,6 +78,11 @@ func benchTable(b *testing.B, p benchPair) string {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { db.Exec("DROP TABLE " + name) })
+		db.Exec("DROP TABLE IF EXISTS " + name + "_ins")
+		if _, err := db.Exec(fmt.Sprintf(insTable[p.dialect], name+"_ins")); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Exec("DROP TABLE " + name + "_ins") })
 		tx, _ := db.Begin()
 		for i := range 1000 {
 			if _, err := tx.Exec(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'name %d', %d.5)", name, i, i, i)); err != nil {
@@ -79,21 +96,35 @@ func benchTable(b *testing.B, p benchPair) string {
 	return name
 }
 
+// insTable makes the insert benchmarks' table. On the servers it keeps no
+// redo log (ENGINE=MEMORY, UNLOGGED), so that a commit's flush to disk,
+// the same on both sides and many times a round trip, does not hide what
+// the drivers cost.
+var insTable = map[Dialect]string{
+	SQLite:     "CREATE TABLE %s (id INT, name VARCHAR(40), score FLOAT)",
+	PostgreSQL: "CREATE UNLOGGED TABLE %s (id INT, name VARCHAR(40), score FLOAT)",
+	MySQL:      "CREATE TABLE %s (id INT, name VARCHAR(40), score FLOAT) ENGINE=MEMORY",
+}
+
 // nativeArg is the backend's own placeholder, so the raw driver can run the
 // same text; aiodb rewrites it to itself (a cache hit).
 func nativeArg(d Dialect) string {
 	return map[Dialect]string{PostgreSQL: "$1", MySQL: "?", SQLite: "?1"}[d]
 }
 
-// compare runs body as two sub-benchmarks, raw driver then aiodb, for
-// every backend pair, on a fresh 1000-row table.
+// compare runs body as sub-benchmarks, raw driver then aiodb (and on MySQL
+// the raw driver with interpolateParams=true last), for every backend pair,
+// on a fresh 1000-row table.
 func compare(b *testing.B, body func(b *testing.B, db *sql.DB, tbl string, d Dialect)) {
 	for _, p := range benchPairs(b) {
 		tbl := benchTable(b, p)
 		for _, side := range []struct {
 			name string
 			db   *sql.DB
-		}{{"raw", p.raw}, {"aiodb", p.aiodb}} {
+		}{{"raw", p.raw}, {"aiodb", p.aiodb}, {"raw-interp", p.rawInterp}} {
+			if side.db == nil {
+				continue
+			}
 			b.Run("db="+p.name+"/driver="+side.name, func(b *testing.B) {
 				b.ReportAllocs()
 				body(b, side.db, tbl, p.dialect)
@@ -150,4 +181,192 @@ func BenchmarkScan1000(b *testing.B) {
 			}
 		}
 	})
+}
+
+func BenchmarkInsert(b *testing.B) {
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, d Dialect) {
+		a := nativeArg(d)
+		q := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (" + a + ", 'inserted', 1.5)"
+		for i := 0; b.Loop(); i++ {
+			if _, err := db.Exec(q, i); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkNestedTx is a three-level transaction on one *sql.Conn: BEGIN,
+// an INSERT, two nested levels with one INSERT each, all committed. The
+// raw side sends the savepoint statements aiodb generates itself. The
+// INSERTs take no arguments, so only the transaction machinery differs.
+func BenchmarkNestedTx(b *testing.B) {
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, d Dialect) {
+		ctx := context.Background()
+		c, err := db.Conn(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		ins := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (1, 'nested', 1.5)"
+		raw := !isAiodb(db)
+		for b.Loop() {
+			if err := nestedTx(ctx, c, ins, raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func isAiodb(db *sql.DB) bool {
+	_, ok := db.Driver().(Driver)
+	return ok
+}
+
+// nestedTx runs the three levels, through aiodb's nested BeginTx or, raw,
+// with the savepoint statements sent by hand.
+func nestedTx(ctx context.Context, c *sql.Conn, ins string, raw bool) error {
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, ins); err != nil {
+		return err
+	}
+	if raw {
+		for _, q := range []string{"SAVEPOINT sp_1", ins, "SAVEPOINT sp_2", ins, "RELEASE SAVEPOINT sp_2", "RELEASE SAVEPOINT sp_1"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}
+	t1, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := t1.ExecContext(ctx, ins); err != nil {
+		return err
+	}
+	t2, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := t2.ExecContext(ctx, ins); err != nil {
+		return err
+	}
+	if err := t2.Commit(); err != nil {
+		return err
+	}
+	if err := t1.Commit(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// BenchmarkPointQueryParallel is BenchmarkPointQuery from 16 goroutines
+// (8 per core on the 2-core test machine) sharing one pool.
+func BenchmarkPointQueryParallel(b *testing.B) {
+	compare(b, func(b *testing.B, db *sql.DB, tbl string, d Dialect) {
+		q := "SELECT name, score FROM " + tbl + " WHERE id = " + nativeArg(d)
+		db.SetMaxIdleConns(16)
+		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			var name string
+			var score float64
+			for i := 0; pb.Next(); i++ {
+				if err := db.QueryRow(q, i%1000).Scan(&name, &score); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkRoute is the routing decision for a statement without a replica
+// context (the primary session is open): the cost aiodb adds before any
+// statement. Goal: ≤ 50 ns, no allocation.
+func BenchmarkRoute(b *testing.B) {
+	cn, err := NewConnector("sqlite:///:memory:")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cn.(*connector).Close()
+	ctx := context.Background()
+	dc, err := cn.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dc.Close()
+	c := dc.(*conn)
+	if _, err := c.primaryConn(ctx); err != nil {
+		b.Fatal(err)
+	}
+	q := "SELECT name FROM t WHERE id = $1"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.route(ctx, q, opQuery); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIdleConnMemory reports the heap an idle aiodb connection holds
+// (B/conn) after one point query, with the statement cache on (its
+// default) and off: 32 connections held open through *sql.Conn.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const conns = 32
+	for _, p := range benchPairs(b) {
+		if p.dialect == PostgreSQL {
+			continue // no statement cache
+		}
+		tbl := benchTable(b, p)
+		dsn := map[Dialect]string{SQLite: "sqlite:///:memory:", MySQL: os.Getenv(envMySQL)}[p.dialect]
+		for _, cache := range []string{"default", "0"} {
+			b.Run("db="+p.name+"/cache="+cache, func(b *testing.B) {
+				d := dsn
+				if cache != "default" {
+					d += map[bool]string{false: "?", true: "&"}[strings.Contains(d, "?")] + "aiodb_stmt_cache=" + cache
+				}
+				db := mustOpen(b, DriverName, d)
+				db.SetMaxIdleConns(conns)
+				if p.dialect == SQLite { // a database of its own: make the table the query reads
+					if _, err := db.Exec("CREATE TABLE " + tbl + " AS WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 99) SELECT i AS id, 'name' AS name, 0.5 AS score FROM s"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ctx := context.Background()
+				q := "SELECT name, score FROM " + tbl + " WHERE id = $1"
+				var perConn float64
+				for b.Loop() {
+					var before, after runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					held := make([]*sql.Conn, conns)
+					for i := range held {
+						c, err := db.Conn(ctx)
+						if err != nil {
+							b.Fatal(err)
+						}
+						var name string
+						var score float64
+						if err := c.QueryRowContext(ctx, q, i).Scan(&name, &score); err != nil {
+							b.Fatal(err)
+						}
+						held[i] = c
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					perConn = float64(after.HeapAlloc-before.HeapAlloc) / conns
+					for _, c := range held {
+						c.Close()
+					}
+					db.SetMaxIdleConns(0) // close them, so the next round opens new ones
+					db.SetMaxIdleConns(conns)
+				}
+				b.ReportMetric(perConn, "B/conn")
+			})
+		}
+	}
 }

@@ -111,6 +111,12 @@ type Options struct {
 	// RYWWait [read_your_writes_wait: a Go duration] bounds the wait for a
 	// replica to replay the writes under read_your_writes=wait; 1s by default.
 	RYWWait time.Duration
+	// StmtCache [stmt_cache: an integer ≥ 0] is how many prepared statements
+	// each MySQL/MariaDB and SQLite session keeps for the statements with
+	// arguments it runs, least recently used first out; 0 turns the cache
+	// off. 64 by default. PostgreSQL's pgx caches statements itself, and a
+	// MySQL URL with interpolateParams=true sends none.
+	StmtCache int
 	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
 	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
 	// read-only statements. ansi (the default, reported as ODBC) allows no
@@ -119,7 +125,7 @@ type Options struct {
 }
 
 func defaultOptions() Options {
-	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, ODBCDialect: ODBC}
+	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
 }
 
 // String returns the DSN with passwords redacted and aiodb's options in
@@ -376,6 +382,11 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 				return fmt.Errorf("unknown mode %q (want NO_BACKSLASH_ESCAPES, ANSI_QUOTES)", m)
 			}
 		}
+	case "stmt_cache":
+		if d != MySQL && d != SQLite {
+			return fmt.Errorf("only for mysql and sqlite URLs (pgx caches statements itself: its statement_cache_capacity parameter)")
+		}
+		o.StmtCache, err = nonNegative(v)
 	case "odbc_dialect":
 		if d != ODBC {
 			return fmt.Errorf("only for odbc URLs")
@@ -388,7 +399,7 @@ func (o *Options) setOne(name, v string, d Dialect) (err error) {
 }
 
 // optionNames are the options setOne knows, without OptionPrefix, in order.
-var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "primary_wait", "raw_savepoints", "read_your_writes", "read_your_writes_wait", "replica_policy", "route", "sql_mode"}
+var optionNames = []string{"fallback", "health_interval", "max_lag", "maxsize", "minsize", "odbc_dialect", "primary_wait", "raw_savepoints", "read_your_writes", "read_your_writes_wait", "replica_policy", "route", "sql_mode", "stmt_cache"}
 
 // unknownOption is the error for an aiodb_ option that does not exist: it
 // suggests the nearest name (a typo), or lists them all.

@@ -86,13 +86,13 @@ func TestParseDSNBackends(t *testing.T) {
 
 func TestParseDSNOptions(t *testing.T) {
 	cfg, err := ParseDSN("mysql://u:p@h/db?aiodb_maxsize=10&AIODB_MINSIZE=2&aiodb_route=AUTO&aiodb_replica_policy=random" +
-		"&aiodb_health_interval=250ms&aiodb_max_lag=3s&aiodb_fallback=none&aiodb_sql_mode=ansi_quotes,NO_BACKSLASH_ESCAPES" +
+		"&aiodb_health_interval=250ms&aiodb_max_lag=3s&aiodb_fallback=none&aiodb_sql_mode=ansi_quotes,NO_BACKSLASH_ESCAPES&aiodb_stmt_cache=7" +
 		"&aiodb_read_your_writes=wait&aiodb_read_your_writes_wait=300ms&charset=utf8mb4 mysql://u:p@r/db")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Options{MaxOpen: 10, MinIdle: 2, Route: RouteAuto, Policy: Random, HealthInterval: 250 * time.Millisecond,
-		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true,
+		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true, StmtCache: 7,
 		ReadYourWrites: RYWWait, RYWWait: 300 * time.Millisecond, ODBCDialect: ODBC}
 	if cfg.Options != want {
 		t.Errorf("options %+v\nwant %+v", cfg.Options, want)
@@ -157,7 +157,7 @@ func TestParseDSNErrorsSayWhatToDo(t *testing.T) {
 		{"oracle://u:hunter2@h/db", "want one of aiomysql, aioodbc, aiopg, aiosqlite, asyncpg, mariadb, mysql, odbc, pgx, postgres, postgresql, sqlite, sqlite3, trio-mysql (each may end in +pool)"},
 		{"postgres://u:hunter2@h/db?aiodb_maxsise=5", `option aiodb_maxsise="5": unknown aiodb option; did you mean aiodb_maxsize?`},
 		{"postgres://u:hunter2@h/db?AIODB_Replica_Polcy=random", "did you mean aiodb_replica_policy?"},
-		{"postgres://u:hunter2@h/db?aiodb_zzzzzzzzzz=1", "unknown aiodb option; want one of aiodb_fallback, aiodb_health_interval, aiodb_max_lag, aiodb_maxsize, aiodb_minsize, aiodb_odbc_dialect, aiodb_primary_wait, aiodb_raw_savepoints, aiodb_read_your_writes, aiodb_read_your_writes_wait, aiodb_replica_policy, aiodb_route, aiodb_sql_mode"},
+		{"postgres://u:hunter2@h/db?aiodb_zzzzzzzzzz=1", "unknown aiodb option; want one of aiodb_fallback, aiodb_health_interval, aiodb_max_lag, aiodb_maxsize, aiodb_minsize, aiodb_odbc_dialect, aiodb_primary_wait, aiodb_raw_savepoints, aiodb_read_your_writes, aiodb_read_your_writes_wait, aiodb_replica_policy, aiodb_route, aiodb_sql_mode, aiodb_stmt_cache"},
 		{"postgres://u:hunter2@h/db?maxsize=5", "maxsize is an aio-databases pool option: write aiodb_maxsize on the primary (first) URL"},
 		{"mysql://u:hunter2@h/db?minsize=", "minsize is an aio-databases pool option: write aiodb_minsize"},
 		{"sqlite:///:memory:?MaxSize=5", "write aiodb_maxsize"},

@@ -27,6 +27,9 @@ const (
 	myErrNetWriteError    = 1160
 	myErrNetWriteInterrup = 1161
 	myErrConnKilled       = 1927
+	myErrUnknownStmt      = 1243 // ER_UNKNOWN_STMT_HANDLER: the server has no such prepared statement
+	myErrMaxPreparedStmts = 1461 // ER_MAX_PREPARED_STMT_COUNT_REACHED
+	myErrNeedReprepare    = 1615 // ER_NEED_REPREPARE: a table changed under a prepared statement
 )
 
 // mysqlErrorOf reads a *mysql.MySQLError.

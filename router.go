@@ -386,9 +386,8 @@ func retryOnce[T any](ctx context.Context, c *conn, b *bconn, op func(*bconn) (T
 // its rewrite), retrying once elsewhere when b's node fails before any row
 // arrives, and returns the rows and the connection that served them.
 func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []driver.NamedValue) (driver.Rows, *bconn, error) {
-	run := func(b *bconn) (driver.Rows, error) { return b.query(ctx, q, nargs) }
 	rows, b, err := retryOnce(ctx, c, b, func(b *bconn) (driver.Rows, error) {
-		rows, err := run(b)
+		rows, err := b.query(ctx, q, nargs)
 		c.skipped(query, b, err)
 		return rows, err
 	})
@@ -397,7 +396,10 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}
-	return c.readRows(ctx, b, rows, run), b, nil
+	if b == c.primary {
+		return rows, b, nil // readRows would return them as they are: spare the closure
+	}
+	return c.readRows(ctx, b, rows, func(b *bconn) (driver.Rows, error) { return b.query(ctx, q, nargs) }), b, nil
 }
 
 // readRows returns rows as they are from the primary and, from a read-only
@@ -407,7 +409,7 @@ func (c *conn) readRows(ctx context.Context, b *bconn, rows driver.Rows, run fun
 	if b == c.primary {
 		return rows
 	}
-	rr := &roRows{Rows: rows, r: c.c.router, b: b}
+	rr := &roRows{fwdRows: fwdRows{rows}, r: c.c.router, b: b}
 	if c.tx == nil {
 		// rows == nil, err == nil: not re-run.
 		rr.rerun = func(failed *bconn, err error) (driver.Rows, *bconn, error) {

@@ -6,9 +6,7 @@ import (
 	"reflect"
 )
 
-// roRows are rows read on a read-only session, or rows of a write whose
-// replication position must be recorded once they are read (afterClose).
-// On a read-only session, Next reports a server-side
+// roRows are rows read on a read-only session. Next reports a server-side
 // read-only refusal (raised while rows stream, e.g. by nextval() on a
 // PostgreSQL standby) as ErrReadOnly, and, for a query run outside a
 // transaction, re-runs the query once on another node when the session's
@@ -18,7 +16,7 @@ import (
 // what database/sql assumes for a driver without it, so ColumnTypes and
 // NextResultSet behave as on the raw driver.
 type roRows struct {
-	driver.Rows
+	fwdRows
 	r *router
 	b *bconn
 	// rerun runs the query again elsewhere after failed's node failed
@@ -27,17 +25,22 @@ type roRows struct {
 	rerun   func(failed *bconn, err error) (driver.Rows, *bconn, error)
 	started bool // a row, or the end of the rows, reached the caller
 	closed  bool // Rows is closed (a failed re-run leaves the first rows closed)
-	// afterClose, when set, runs once the rows are closed.
-	afterClose func()
+}
+
+// fwdRows wraps backend rows and forwards every optional Rows interface;
+// where the backend rows lack one, the method answers exactly what
+// database/sql assumes for a driver without it.
+type fwdRows struct {
+	driver.Rows
 }
 
 var (
-	_ driver.RowsNextResultSet              = (*roRows)(nil)
-	_ driver.RowsColumnTypeScanType         = (*roRows)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*roRows)(nil)
-	_ driver.RowsColumnTypeLength           = (*roRows)(nil)
-	_ driver.RowsColumnTypeNullable         = (*roRows)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*roRows)(nil)
+	_ driver.RowsNextResultSet              = fwdRows{}
+	_ driver.RowsColumnTypeScanType         = fwdRows{}
+	_ driver.RowsColumnTypeDatabaseTypeName = fwdRows{}
+	_ driver.RowsColumnTypeLength           = fwdRows{}
+	_ driver.RowsColumnTypeNullable         = fwdRows{}
+	_ driver.RowsColumnTypePrecisionScale   = fwdRows{}
 )
 
 // Next reads the next row.
@@ -71,22 +74,23 @@ func (r *roRows) Close() error {
 		return nil
 	}
 	r.closed = true
-	err := r.Rows.Close()
-	if r.afterClose != nil && err == nil {
-		r.afterClose()
-	}
-	return err
-}
-
-// HasNextResultSet forwards to the backend rows; false without the interface.
-func (r *roRows) HasNextResultSet() bool {
-	n, ok := r.Rows.(driver.RowsNextResultSet)
-	return ok && n.HasNextResultSet()
+	return r.Rows.Close()
 }
 
 // NextResultSet forwards to the backend rows; io.EOF without the interface.
 func (r *roRows) NextResultSet() error {
 	r.rerun = nil // the first result set reached the caller
+	return r.fwdRows.NextResultSet()
+}
+
+// HasNextResultSet forwards to the backend rows; false without the interface.
+func (r fwdRows) HasNextResultSet() bool {
+	n, ok := r.Rows.(driver.RowsNextResultSet)
+	return ok && n.HasNextResultSet()
+}
+
+// NextResultSet forwards to the backend rows; io.EOF without the interface.
+func (r fwdRows) NextResultSet() error {
 	if n, ok := r.Rows.(driver.RowsNextResultSet); ok {
 		return n.NextResultSet()
 	}
@@ -96,7 +100,7 @@ func (r *roRows) NextResultSet() error {
 var anyType = reflect.TypeFor[any]()
 
 // ColumnTypeScanType forwards; database/sql's default is the type of any.
-func (r *roRows) ColumnTypeScanType(i int) reflect.Type {
+func (r fwdRows) ColumnTypeScanType(i int) reflect.Type {
 	if t, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
 		return t.ColumnTypeScanType(i)
 	}
@@ -104,7 +108,7 @@ func (r *roRows) ColumnTypeScanType(i int) reflect.Type {
 }
 
 // ColumnTypeDatabaseTypeName forwards; "" without the interface.
-func (r *roRows) ColumnTypeDatabaseTypeName(i int) string {
+func (r fwdRows) ColumnTypeDatabaseTypeName(i int) string {
 	if t, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
 		return t.ColumnTypeDatabaseTypeName(i)
 	}
@@ -112,7 +116,7 @@ func (r *roRows) ColumnTypeDatabaseTypeName(i int) string {
 }
 
 // ColumnTypeLength forwards; not ok without the interface.
-func (r *roRows) ColumnTypeLength(i int) (int64, bool) {
+func (r fwdRows) ColumnTypeLength(i int) (int64, bool) {
 	if t, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
 		return t.ColumnTypeLength(i)
 	}
@@ -120,7 +124,7 @@ func (r *roRows) ColumnTypeLength(i int) (int64, bool) {
 }
 
 // ColumnTypeNullable forwards; not ok without the interface.
-func (r *roRows) ColumnTypeNullable(i int) (bool, bool) {
+func (r fwdRows) ColumnTypeNullable(i int) (bool, bool) {
 	if t, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
 		return t.ColumnTypeNullable(i)
 	}
@@ -128,9 +132,27 @@ func (r *roRows) ColumnTypeNullable(i int) (bool, bool) {
 }
 
 // ColumnTypePrecisionScale forwards; not ok without the interface.
-func (r *roRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+func (r fwdRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
 	if t, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
 		return t.ColumnTypePrecisionScale(i)
 	}
 	return 0, 0, false
+}
+
+// closeHookRows are a write's rows (INSERT … RETURNING outside a
+// transaction), which commits when they are read: closed runs once they
+// are closed, to record the replication position (consistency.go).
+type closeHookRows struct {
+	fwdRows
+	closed func()
+}
+
+// Close closes the backend rows, then runs closed.
+func (r *closeHookRows) Close() error {
+	err := r.Rows.Close()
+	if f := r.closed; f != nil && err == nil {
+		r.closed = nil
+		f()
+	}
+	return err
 }

@@ -12,6 +12,11 @@ import (
 // sqliteReadOnly is SQLITE_READONLY, the primary code of its extended codes.
 const sqliteReadOnly = 8
 
+// sqliteSchema is SQLITE_SCHEMA: the schema changed under a prepared
+// statement. SQLite prepares the statement again itself (sqlite3_prepare_v2)
+// and reports this only when that keeps failing.
+const sqliteSchema = 17
+
 // sqliteErrorOf reads a *sqlite.Error.
 func sqliteErrorOf(err error) (dbError, bool) {
 	var se *sqlite.Error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,10 +50,38 @@ import (
 // driverConn lock), including the Commit and Rollback its awaitDone
 // goroutines make, so the stack needs no lock of its own.
 
-// savepointTimeout bounds one savepoint statement. They run under a fresh
-// context: driver.Tx's Commit and Rollback have none, and database/sql calls
-// Rollback after the transaction's context is already cancelled.
+// savepointTimeout bounds one statement that undoes a level (ROLLBACK TO,
+// and the RELEASE after it). They run under a fresh context: driver.Tx's
+// Rollback has none, and database/sql calls Rollback after the
+// transaction's context is already cancelled. SAVEPOINT runs under its
+// BeginTx context and the RELEASE of a Commit under none, as the backend
+// drivers send BEGIN and COMMIT: a context with a deadline costs a timer and,
+// in the drivers, a watcher per statement.
 const savepointTimeout = 30 * time.Second
+
+// releaseSQL returns "RELEASE SAVEPOINT sp_<seq>": its tail from "SAVEPOINT"
+// is the statement that opens the level and its tail from "sp_" the
+// savepoint's name, so one string serves all three. The first ones are
+// made once, so a transaction nested a few levels deep allocates none.
+func releaseSQL(seq int) string {
+	if seq < len(releaseSQLs) {
+		return releaseSQLs[seq]
+	}
+	return "RELEASE SAVEPOINT sp_" + strconv.Itoa(seq)
+}
+
+var releaseSQLs = func() (a [32]string) {
+	for i := range a {
+		a[i] = "RELEASE SAVEPOINT sp_" + strconv.Itoa(i)
+	}
+	return a
+}()
+
+// Offsets into releaseSQL's string.
+const (
+	savepointAt = len("RELEASE ")
+	nameAt      = len("RELEASE SAVEPOINT ")
+)
 
 // txStack is the transaction state of one connection.
 type txStack struct {
@@ -76,6 +105,8 @@ type txStack struct {
 	// ended is set when the top level ended while handles remained; the
 	// stack stays attached to the connection until none of them is live.
 	ended bool
+	// bufs back open and handles for the first levels (fewer allocations).
+	openBuf, handleBuf [3]*txLevel
 }
 
 // txLevel is the driver.Tx of one level.
@@ -83,7 +114,7 @@ type txLevel struct {
 	st       *txStack
 	ctx      context.Context // the BeginTx context: once done, database/sql rolls the level back
 	depth    int
-	name     string // savepoint name; "" at depth 0
+	release  string // "RELEASE SAVEPOINT <name>" (releaseSQL); "" at depth 0
 	readOnly bool
 	done     bool // ended: committed, rolled back, or discarded with a parent
 	reaped   bool // rolled back by aiodb because its context was done
@@ -130,8 +161,8 @@ func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *
 		st.rollbacksAt = b.rollbacks.Load()
 	}
 	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
-	st.open = []*txLevel{top}
-	st.handles = []*txLevel{top}
+	st.open = append(st.openBuf[:0], top)
+	st.handles = append(st.handleBuf[:0], top)
 	c.tx = st
 	return top, b, nil
 }
@@ -219,13 +250,13 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 		return nil, fmt.Errorf("%w: read-only nested transaction inside a read-write one (only PostgreSQL can scope it)", ErrNestedTxOptions)
 	}
 	st.seq++
-	lv := &txLevel{st: st, ctx: ctx, depth: len(st.open), name: fmt.Sprintf("sp_%d", st.seq), readOnly: parent.readOnly || opts.ReadOnly}
-	if err := st.run("SAVEPOINT " + lv.name); err != nil {
+	lv := &txLevel{st: st, ctx: ctx, depth: len(st.open), release: releaseSQL(st.seq), readOnly: parent.readOnly || opts.ReadOnly}
+	if err := st.run(ctx, lv.release[savepointAt:]); err != nil {
 		return nil, err
 	}
 	st.open = append(st.open, lv)
 	if scopeRO {
-		if err := st.run("SET TRANSACTION READ ONLY"); err != nil {
+		if err := st.run(ctx, "SET TRANSACTION READ ONLY"); err != nil {
 			return nil, errors.Join(err, lv.rollback())
 		}
 	}
@@ -233,13 +264,11 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	return lv, nil
 }
 
-// run sends one savepoint statement under a fresh context, without
-// arguments (the text protocol; MySQL cannot prepare SAVEPOINT). An
-// ErrBadConn from the backend is reported without its identity (see
-// notBadConn); the backend connection is marked broken, so IsValid drops it.
-func (st *txStack) run(sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
-	defer cancel()
+// run sends one savepoint statement under ctx, without arguments (the text
+// protocol; MySQL cannot prepare SAVEPOINT). An ErrBadConn from the backend
+// is reported without its identity (see notBadConn); the backend connection
+// is marked broken, so IsValid drops it.
+func (st *txStack) run(ctx context.Context, sql string) error {
 	err := st.b.execSQL(ctx, sql)
 	if err == nil {
 		return nil
@@ -383,7 +412,7 @@ func (lv *txLevel) commit() error {
 	case lv.depth == 0:
 		return errors.Join(reapErr, st.commitTop())
 	}
-	if err := st.run("RELEASE SAVEPOINT " + lv.name); err != nil {
+	if err := st.run(context.Background(), lv.release); err != nil {
 		// PostgreSQL refuses RELEASE after an error inside the savepoint
 		// (25P02); undo the level so the parent stays usable.
 		return errors.Join(fmt.Errorf("%w: %s could not be released", ErrTxRolledBack, lv), err, reapErr, lv.rollback())
@@ -432,12 +461,14 @@ func (lv *txLevel) rollback() error {
 	if st.lost != nil {
 		return nil
 	}
-	if err := st.run("ROLLBACK TO SAVEPOINT " + lv.name); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
+	defer cancel()
+	if err := st.run(ctx, "ROLLBACK TO SAVEPOINT "+lv.name()); err != nil {
 		// The level's work is still there; the top level must not commit it.
 		st.poisoned = err
 		return err
 	}
-	return st.run("RELEASE SAVEPOINT " + lv.name)
+	return st.run(ctx, lv.release)
 }
 
 // commitTop commits the backend transaction, or rolls it back if poisoned.
@@ -485,7 +516,15 @@ func (lv *txLevel) String() string {
 	if lv.depth == 0 {
 		return "transaction"
 	}
-	return "savepoint " + lv.name
+	return "savepoint " + lv.name()
+}
+
+// name is the level's savepoint name; "" at depth 0.
+func (lv *txLevel) name() string {
+	if lv.depth == 0 {
+		return ""
+	}
+	return lv.release[nameAt:]
 }
 
 // guard runs before every statement while the connection manages a
