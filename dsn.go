@@ -284,8 +284,9 @@ func backendDSN(d Dialect, u *url.URL, q url.Values) (string, error) {
 	}
 }
 
-// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form.
-// A unix_socket parameter selects a socket instead of TCP.
+// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form,
+// each parameter escaped as go-sql-driver reads it back. A unix_socket
+// parameter selects a socket instead of TCP.
 func mysqlDSN(u *url.URL, q url.Values) (string, error) {
 	var b strings.Builder
 	if u.User != nil {
@@ -308,11 +309,34 @@ func mysqlDSN(u *url.URL, q url.Values) (string, error) {
 	}
 	b.WriteByte('/')
 	b.WriteString(strings.TrimPrefix(u.Path, "/"))
-	if len(q) > 0 {
-		b.WriteByte('?')
-		b.WriteString(q.Encode())
+	sep := byte('?')
+	for _, k := range sortedKeys(q) {
+		for _, v := range q[k] {
+			if !mysqlVerbatim[k] {
+				v = url.QueryEscape(v)
+			}
+			if strings.ContainsAny(k+v, "&/") {
+				return "", fmt.Errorf("parameter %s: go-sql-driver/mysql reads it unescaped, so it cannot hold & or /", k)
+			}
+			b.WriteByte(sep)
+			b.WriteString(k + "=" + v)
+			sep = '&'
+		}
 	}
 	return b.String(), nil
+}
+
+// mysqlVerbatim are the parameters whose value go-sql-driver/mysql reads as
+// written, without unescaping it: a charset list keeps its commas. It
+// unescapes the others (loc, tls, serverPubKey, connectionAttributes and
+// the server's system variables such as time_zone), and no name.
+var mysqlVerbatim = map[string]bool{
+	"allowAllFiles": true, "allowCleartextPasswords": true, "allowFallbackToPlaintext": true,
+	"allowNativePasswords": true, "allowOldPasswords": true, "charset": true, "checkConnLiveness": true,
+	"clientFoundRows": true, "collation": true, "columnsWithAlias": true, "compress": true,
+	"interpolateParams": true, "maxAllowedPacket": true, "multiStatements": true, "parseTime": true,
+	"readTimeout": true, "rejectReadOnly": true, "strict": true, "timeTruncate": true,
+	"timeout": true, "writeTimeout": true,
 }
 
 // sqliteDSN follows SQLAlchemy: sqlite:///:memory: (or sqlite://) is in

@@ -1,10 +1,16 @@
 package aiodb
 
 import (
+	"cmp"
+	"crypto/tls"
+	"database/sql"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestParseDSNSchemes(t *testing.T) {
@@ -155,5 +161,68 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestParseDSNMySQLParams: go-sql-driver/mysql reads the DSN aiodb builds
+// exactly as it reads the native DSN with the same query: some parameters
+// verbatim (a charset list keeps its commas), the others unescaped.
+func TestParseDSNMySQLParams(t *testing.T) {
+	if err := mysql.RegisterTLSConfig("aiodb test/ca", &tls.Config{ServerName: "db"}); err != nil {
+		t.Fatal(err)
+	}
+	defer mysql.DeregisterTLSConfig("aiodb test/ca")
+	for _, tc := range []struct{ query, native string }{
+		{"charset=none,utf8mb4", ""},
+		{"charset=utf8mb4,utf8&collation=utf8mb4_unicode_ci", ""},
+		{"charset=none%2Cutf8mb4", "charset=none,utf8mb4"}, // escaped in the URL: the same list
+		{"loc=Europe%2FParis&parseTime=true", ""},
+		{"loc=Local&parseTime=1&timeTruncate=1h", ""},
+		{"time_zone=%27Europe%2FParis%27", ""},
+		{"time_zone='%2B02:00'", "time_zone=%27%2B02%3A00%27"},
+		{"sql_mode=%27ANSI_QUOTES,NO_BACKSLASH_ESCAPES%27", ""},
+		{"sql_mode='TRADITIONAL'&autocommit=1", "autocommit=1&sql_mode=%27TRADITIONAL%27"},
+		{"tls=skip-verify", ""},
+		{"tls=preferred&allowFallbackToPlaintext=true", ""},
+		{"tls=false", ""},
+		{"timeout=1500ms&readTimeout=2s&writeTimeout=3s", ""},
+		{"interpolateParams=true&clientFoundRows=true&columnsWithAlias=true", ""},
+		{"multiStatements=true&rejectReadOnly=true&checkConnLiveness=false", ""},
+		{"allowAllFiles=true&allowCleartextPasswords=1&allowNativePasswords=false&allowOldPasswords=true", ""},
+		{"compress=true&maxAllowedPacket=0", ""},
+		{"tls=aiodb%20test%2Fca", ""},
+		{"connectionAttributes=program_name:aiodb,env:prod%2Fa", ""},
+		{"init_connect=SET%20a%3D1%26b", ""},
+		{"wait_timeout=60&net_read_timeout=30", ""},
+		{"group_concat_max_len=1000000&character_set_results=NULL", ""},
+	} {
+		dsn := "mysql://u:p%40ss@db:3307/shop?" + tc.query
+		cfg, err := ParseDSN(dsn)
+		if err != nil {
+			t.Errorf("%s: %v", dsn, err)
+			continue
+		}
+		native := "u:p@ss@tcp(db:3307)/shop?" + cmp.Or(tc.native, tc.query)
+		want, err := mysql.ParseDSN(native)
+		if err != nil {
+			t.Fatalf("native %s: %v", native, err)
+		}
+		got, err := mysql.ParseDSN(cfg.Primary.backend)
+		if err != nil {
+			t.Errorf("%s: go-sql-driver rejects %s: %v", dsn, cfg.Primary.backend, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n aiodb builds %s\n  which reads %+v\nnative %s\n  which reads %+v", dsn, cfg.Primary.backend, got, native, want)
+		}
+	}
+	for _, q := range []string{"collation=a%2Fb", "charset=a%26b", "a%2Fb=1"} {
+		if _, err := ParseDSN("mysql://h/db?" + q); !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), "cannot hold") {
+			t.Errorf("%s: %v, want ErrBadDSN: cannot hold & or /", q, err)
+		}
+	}
+	// go-sql-driver panics on strict (removed in 1.4); aiodb reports it.
+	if _, err := sql.Open(DriverName, "mysql://h/db?strict=true"); !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), "strict") {
+		t.Errorf("strict=true: %v, want ErrBadDSN", err)
 	}
 }
