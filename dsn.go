@@ -148,9 +148,9 @@ var schemes = map[string]Dialect{
 // A password written unescaped is refused with an error that says so and
 // shows the URL with everything between scheme:// and its last @ masked:
 // a word of the DSN that is not a URL (a space split one), a URL that does
-// not parse, a # anywhere in a URL, or an @ after host:port (in the path,
-// or in a query that follows host:port directly). An @ in a database name
-// or in such a query must be written %40 too.
+// not parse, a # anywhere in a URL, or an @ after the host in a URL with a
+// password or port: an @ in its database name or query must be written %40
+// too.
 //
 // A SQLite file database waits up to 5 s for another connection's lock
 // (PRAGMA busy_timeout 5000, as Python's sqlite3 does) unless the URL sets
@@ -256,15 +256,14 @@ func unescapedUserinfo(rest string) string {
 	if strings.Contains(rest, "#") {
 		return "a # in the URL (a fragment means nothing in a DSN: a # in a password must be written %23)"
 	}
+	// A password follows a colon before the first / or ?; the @ that ends
+	// it must come before them too.
 	end := strings.IndexAny(rest, "/?")
-	if end <= 0 || !strings.Contains(rest[:end], ":") {
-		return "" // no authority, or no port nor password in it
+	if end < 0 || !strings.Contains(rest[:end], ":") || !strings.Contains(rest[end:], "@") {
+		return ""
 	}
-	path, _, hasQuery := strings.Cut(rest[end:], "?")
-	if strings.Contains(path, "@") || (path == "" && hasQuery && strings.Contains(rest[end:], "@")) {
-		return "an @ after host:port (the user info ends at the first / or ?, so a password holding / ? or @ must be percent-encoded)"
-	}
-	return ""
+	return "an @ after the host (the user info ends at the first / or ?, so a / ? or @ in a password, " +
+		"and an @ in the path or query of a URL with a password or port, must be percent-encoded)"
 }
 
 // backendDSN translates a node URL (aiodb options removed) to the DSN its

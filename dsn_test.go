@@ -134,6 +134,15 @@ func TestParseDSNErrors(t *testing.T) {
 		{"postgres://u:hunter2@h/db?a=%zz", "malformed query"},
 		{"postgres://u:hunter2@h%zz/db", "malformed URL"},
 		{"sqlite://host/x.db", "has a host"},
+		{"postgres://app:hunter2#3@db:5432/shop", "# in a password must be written %23"},
+		{"postgres://app:hunter2?3@db:5432/shop", "an @ after the host"},
+		{"postgres://app:hunter2", "malformed URL postgres://app:xxxxx: invalid port after host; special characters in a password must be percent-encoded"},
+		{"postgres://app:4711?hunter2@db/shop", "an @ after the host"},
+		{"postgres://app:p@hunter2/w0rd@db/shop", "an @ after the host"},
+		{"postgres://app:4711/hunter2@db/shop", "an @ after the host"},
+		{"postgres://app:hunter2@db/shop postgres://app:hunter2 x@r/shop", "word 3 of 3 of the DSN is not a URL"},
+		{"mysql://app:hunter2%zz@db/shop", "invalid URL escape; special"},
+		{"mysql://app:hunter2@db/shop?charset=utf8mb4&collation=a%2Fb", "cannot hold & or /"},
 	} {
 		_, err := ParseDSN(tc.dsn)
 		if !errors.Is(err, ErrBadDSN) {
