@@ -105,10 +105,9 @@ func backendConnector(d Dialect, n Node, memDB string) (driver.Connector, error)
 		return mysql.NewConnector(mc)
 	case SQLite:
 		dsn := n.backend
-		if dsn == "" || dsn[0] == '?' {
-			// The memdb VFS shares one database between the connections that
-			// name it; busy_timeout makes them wait for each other's locks.
-			dsn = "file:/" + memDB + "?vfs=memdb&_pragma=busy_timeout(5000)" + strings.Replace(dsn, "?", "&", 1)
+		if dsn[0] == '?' {
+			// The memdb VFS shares one database between the connections that name it.
+			dsn = "file:/" + memDB + "?vfs=memdb&" + dsn[1:]
 		}
 		c, err := sqlite.NewConnector(dsn)
 		if err != nil {

@@ -342,6 +342,8 @@ var mysqlVerbatim = map[string]bool{
 // memory, sqlite:///rel.db is relative and sqlite:////abs.db absolute. The
 // in-memory database gets its name when the connector is made, so that every
 // connection of one *sql.DB shares it; here it is marked by the empty path.
+// Connections wait up to 5 s for each other's locks (busy_timeout, as in
+// Python's sqlite3) unless a _pragma parameter sets busy_timeout.
 func sqliteDSN(u *url.URL, q url.Values) (string, error) {
 	if u.Host != "" {
 		return "", fmt.Errorf("sqlite URL has a host %q; write sqlite:///relative.db or sqlite:////absolute.db", u.Host)
@@ -350,10 +352,17 @@ func sqliteDSN(u *url.URL, q url.Values) (string, error) {
 	if path == ":memory:" {
 		path = ""
 	}
-	if len(q) > 0 {
-		return path + "?" + q.Encode(), nil
+	if !slices.ContainsFunc(q["_pragma"], isBusyTimeout) {
+		q.Add("_pragma", "busy_timeout(5000)")
 	}
-	return path, nil
+	return path + "?" + q.Encode(), nil
+}
+
+// isBusyTimeout reports whether a _pragma parameter sets busy_timeout.
+func isBusyTimeout(pragma string) bool {
+	name, _, _ := strings.Cut(pragma, "(")
+	name, _, _ = strings.Cut(name, "=")
+	return strings.EqualFold(strings.TrimSpace(name), "busy_timeout")
 }
 
 // odbcConnString writes an ODBC connection string: odbc://user:pass@NAME/
