@@ -116,17 +116,16 @@ func backendConnector(d Dialect, n Node, memDB string) (driver.Connector, error)
 		}
 		return stdlib.GetConnector(*cc), nil
 	case MySQL:
-		mc, err := mysql.ParseDSN(n.backend)
+		mc, err := parseMySQLDSN(n.backend)
 		if err != nil {
 			return nil, n.scrub(err)
 		}
 		return mysql.NewConnector(mc)
 	case SQLite:
 		dsn := n.backend
-		if dsn == "" || dsn[0] == '?' {
-			// The memdb VFS shares one database between the connections that
-			// name it; busy_timeout makes them wait for each other's locks.
-			dsn = "file:/" + memDB + "?vfs=memdb&_pragma=busy_timeout(5000)" + strings.Replace(dsn, "?", "&", 1)
+		if dsn[0] == '?' {
+			// The memdb VFS shares one database between the connections that name it.
+			dsn = "file:/" + memDB + "?vfs=memdb&" + dsn[1:]
 		}
 		c, err := sqlite.NewConnector(dsn)
 		if err != nil {
@@ -138,6 +137,17 @@ func backendConnector(d Dialect, n Node, memDB string) (driver.Connector, error)
 		return nil, fmt.Errorf("%w: %s: the ODBC backend is not in this build; build with -tags odbc (needs cgo and unixODBC: apt-get install unixodbc-dev)", ErrBadDSN, n.URL)
 	}
 	return dsnConnector{n.backend, odbcDriver}, nil
+}
+
+// parseMySQLDSN is mysql.ParseDSN with its panic (on the parameter strict,
+// removed from go-sql-driver) returned as an error.
+func parseMySQLDSN(dsn string) (cfg *mysql.Config, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	return mysql.ParseDSN(dsn)
 }
 
 // scrub turns a backend's DSN parse error into an ErrBadDSN error that

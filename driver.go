@@ -231,7 +231,7 @@ func (c *connector) newBconn(raw driver.Conn, n *node) *bconn {
 
 // keepMemDB opens the keeper connection of an in-memory SQLite database.
 func (c *connector) keepMemDB(ctx context.Context) error {
-	if c.cfg.Dialect != SQLite || (c.cfg.Primary.backend != "" && c.cfg.Primary.backend[0] != '?') {
+	if c.cfg.Dialect != SQLite || c.cfg.Primary.backend[0] != '?' {
 		return nil
 	}
 	c.memMu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,10 +152,44 @@ var schemes = map[string]Dialect{
 // ParseDSN parses a DSN: one or more node URLs separated by white space,
 // the first the primary and the others read replicas. Every error wraps
 // ErrBadDSN and none contains a password.
+//
+// The user info of a URL ends at its first /, ? or #, and white space ends
+// the URL, so special characters in a user name or password must be
+// percent-encoded (url.UserPassword(user, password).String() does it):
+//
+//	#      %23
+//	?      %3F
+//	/      %2F
+//	@      %40
+//	space  %20
+//	%      %25
+//
+// A password written unescaped is refused with an error that says so and
+// shows the URL with everything between scheme:// and its last @ masked:
+// a word of the DSN that is not a URL (a space split one), a URL that does
+// not parse, a # anywhere in a URL, or an @ after the host in a URL with a
+// password or port: an @ in its database name or query must be written %40
+// too.
+//
+// A SQLite file database waits up to 5 s for another connection's lock
+// (PRAGMA busy_timeout 5000, as Python's sqlite3 does) unless the URL sets
+// its own: sqlite:///app.db?_pragma=busy_timeout(0) fails at once with
+// SQLITE_BUSY, as SQLite does by default.
 func ParseDSN(dsn string) (*Config, error) {
 	urls := strings.Fields(dsn)
 	if len(urls) == 0 {
 		return nil, fmt.Errorf("%w: empty DSN", ErrBadDSN)
+	}
+	for i, raw := range urls {
+		if strings.Contains(raw, "://") {
+			continue
+		}
+		// Without a scheme the password cannot be told apart: quote nothing.
+		if len(urls) == 1 {
+			return nil, fmt.Errorf("%w: a node is not a URL (want scheme://…)", ErrBadDSN)
+		}
+		return nil, fmt.Errorf("%w: word %d of %d of the DSN is not a URL (want scheme://…): URLs are separated by white space, so a space in a password must be written %%20; %s",
+			ErrBadDSN, i+1, len(urls), passwordHint)
 	}
 	cfg := &Config{Options: defaultOptions()}
 	for i, raw := range urls {
@@ -179,31 +214,40 @@ func ParseDSN(dsn string) (*Config, error) {
 	return cfg, nil
 }
 
-// parseNode parses one URL into its dialect, node and aiodb options.
+// passwordHint ends the errors about a URL whose password may be written
+// unescaped.
+const passwordHint = "special characters in a password must be percent-encoded: # %23, ? %3F, / %2F, @ %40, space %20, % %25"
+
+// parseNode parses one URL (it has a scheme) into its dialect, node and
+// aiodb options.
 func parseNode(raw string) (Dialect, Node, url.Values, error) {
-	red := redactURL(raw)
-	scheme, _, ok := strings.Cut(raw, "://")
-	if !ok {
-		// Without a scheme the password cannot be told apart: quote nothing.
-		return 0, Node{}, nil, fmt.Errorf("%w: a node is not a URL (want scheme://…)", ErrBadDSN)
-	}
+	masked, secretish := maskURL(raw)
+	scheme, rest, _ := strings.Cut(raw, "://")
 	d, ok := schemes[strings.TrimSuffix(strings.ToLower(scheme), "+pool")]
 	if !ok {
-		return 0, Node{}, nil, fmt.Errorf("%w: unknown scheme %q in %s; want one of %s (each may end in +pool)", ErrBadDSN, scheme, red, strings.Join(sortedKeys(schemes), ", "))
+		return 0, Node{}, nil, fmt.Errorf("%w: unknown scheme %q in %s; want one of %s (each may end in +pool)", ErrBadDSN, scheme, masked, strings.Join(sortedKeys(schemes), ", "))
+	}
+	if why := unescapedUserinfo(rest); why != "" {
+		return 0, Node{}, nil, fmt.Errorf("%w: %s: %s; %s", ErrBadDSN, masked, why, passwordHint)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: keep only its reason.
-		var reason string
+		reason := err.Error()
 		if ue, ok := err.(*url.Error); ok {
-			reason = ue.Err.Error()
+			reason = strings.TrimPrefix(ue.Err.Error(), "net/url: ")
 		}
-		return 0, Node{}, nil, fmt.Errorf("%w: malformed URL %s: %s", ErrBadDSN, red, reason)
+		if !secretish {
+			return 0, Node{}, nil, fmt.Errorf("%w: malformed URL %s: %s", ErrBadDSN, masked, reason)
+		}
+		// net/url quotes what it rejects (an "invalid port" may be the
+		// start of a password): drop the quotes.
+		reason = goQuoted.ReplaceAllString(reason, "")
+		return 0, Node{}, nil, fmt.Errorf("%w: malformed URL %s: %s; %s", ErrBadDSN, masked, reason, passwordHint)
 	}
 	secret, _ := u.User.Password()
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return 0, Node{}, nil, fmt.Errorf("%w: malformed query in %s", ErrBadDSN, red)
+		return 0, Node{}, nil, fmt.Errorf("%w: malformed query in %s", ErrBadDSN, masked)
 	}
 	opts := url.Values{}
 	for k, v := range q {
@@ -211,7 +255,7 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 			opts[strings.ToLower(k)] = v
 			delete(q, k)
 		} else if err := unprefixedOption(k); err != nil {
-			return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, red, err)
+			return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, redactURL(u.String()), err)
 		}
 	}
 	u.RawQuery = q.Encode()
@@ -220,6 +264,27 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 		return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 	}
 	return d, n, opts, nil
+}
+
+// goQuoted matches a Go-quoted string and the space before it.
+var goQuoted = regexp.MustCompile(`\s*"(?:[^"\\]|\\.)*"`)
+
+// unescapedUserinfo explains why rest, a URL after its scheme://, looks like
+// user info that holds an unescaped /, ? or #: net/url would end the user
+// info early and read the rest of the password as host, port, path, query
+// or fragment. It returns "" when the URL looks sound.
+func unescapedUserinfo(rest string) string {
+	if strings.Contains(rest, "#") {
+		return "a # in the URL (a fragment means nothing in a DSN: a # in a password must be written %23)"
+	}
+	// A password follows a colon before the first / or ?; the @ that ends
+	// it must come before them too.
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 || !strings.Contains(rest[:end], ":") || !strings.Contains(rest[end:], "@") {
+		return ""
+	}
+	return "an @ after the host (the user info ends at the first / or ?, so a / ? or @ in a password, " +
+		"and an @ in the path or query of a URL with a password or port, must be percent-encoded)"
 }
 
 // backendDSN translates a node URL (aiodb options removed) to the DSN its
@@ -239,8 +304,9 @@ func backendDSN(d Dialect, u *url.URL, q url.Values) (string, error) {
 	}
 }
 
-// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form.
-// A unix_socket parameter selects a socket instead of TCP.
+// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form,
+// each parameter escaped as go-sql-driver reads it back. A unix_socket
+// parameter selects a socket instead of TCP.
 func mysqlDSN(u *url.URL, q url.Values) (string, error) {
 	var b strings.Builder
 	if u.User != nil {
@@ -263,17 +329,42 @@ func mysqlDSN(u *url.URL, q url.Values) (string, error) {
 	}
 	b.WriteByte('/')
 	b.WriteString(strings.TrimPrefix(u.Path, "/"))
-	if len(q) > 0 {
-		b.WriteByte('?')
-		b.WriteString(q.Encode())
+	sep := byte('?')
+	for _, k := range sortedKeys(q) {
+		for _, v := range q[k] {
+			if !mysqlVerbatim[k] {
+				v = url.QueryEscape(v)
+			}
+			if strings.ContainsAny(k+v, "&/") {
+				return "", fmt.Errorf("parameter %s: go-sql-driver/mysql reads it unescaped, so it cannot hold & or /", k)
+			}
+			b.WriteByte(sep)
+			b.WriteString(k + "=" + v)
+			sep = '&'
+		}
 	}
 	return b.String(), nil
+}
+
+// mysqlVerbatim are the parameters whose value go-sql-driver/mysql reads as
+// written, without unescaping it: a charset list keeps its commas. It
+// unescapes the others (loc, tls, serverPubKey, connectionAttributes and
+// the server's system variables such as time_zone), and no name.
+var mysqlVerbatim = map[string]bool{
+	"allowAllFiles": true, "allowCleartextPasswords": true, "allowFallbackToPlaintext": true,
+	"allowNativePasswords": true, "allowOldPasswords": true, "charset": true, "checkConnLiveness": true,
+	"clientFoundRows": true, "collation": true, "columnsWithAlias": true, "compress": true,
+	"interpolateParams": true, "maxAllowedPacket": true, "multiStatements": true, "parseTime": true,
+	"readTimeout": true, "rejectReadOnly": true, "strict": true, "timeTruncate": true,
+	"timeout": true, "writeTimeout": true,
 }
 
 // sqliteDSN follows SQLAlchemy: sqlite:///:memory: (or sqlite://) is in
 // memory, sqlite:///rel.db is relative and sqlite:////abs.db absolute. The
 // in-memory database gets its name when the connector is made, so that every
 // connection of one *sql.DB shares it; here it is marked by the empty path.
+// Connections wait up to 5 s for each other's locks (busy_timeout, as in
+// Python's sqlite3) unless a _pragma parameter sets busy_timeout.
 func sqliteDSN(u *url.URL, q url.Values) (string, error) {
 	if u.Host != "" {
 		return "", fmt.Errorf("sqlite URL has a host %q; write sqlite:///relative.db or sqlite:////absolute.db", u.Host)
@@ -282,10 +373,17 @@ func sqliteDSN(u *url.URL, q url.Values) (string, error) {
 	if path == ":memory:" {
 		path = ""
 	}
-	if len(q) > 0 {
-		return path + "?" + q.Encode(), nil
+	if !slices.ContainsFunc(q["_pragma"], isBusyTimeout) {
+		q.Add("_pragma", "busy_timeout(5000)")
 	}
-	return path, nil
+	return path + "?" + q.Encode(), nil
+}
+
+// isBusyTimeout reports whether a _pragma parameter sets busy_timeout.
+func isBusyTimeout(pragma string) bool {
+	name, _, _ := strings.Cut(pragma, "(")
+	name, _, _ = strings.Cut(name, "=")
+	return strings.EqualFold(strings.TrimSpace(name), "busy_timeout")
 }
 
 // odbcConnString writes an ODBC connection string: odbc://user:pass@NAME/
@@ -469,8 +567,8 @@ func choose[T any](v string, m map[string]T) (T, error) {
 	return t, nil
 }
 
-// redactURL replaces the password of a raw URL with xxxxx without parsing it
-// (it must work on URLs that net/url rejects).
+// redactURL replaces the password of a URL that net/url wrote (u.String())
+// with xxxxx.
 func redactURL(raw string) string {
 	i := strings.Index(raw, "://")
 	if i < 0 {
@@ -490,6 +588,30 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return raw[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// maskURL masks a URL as written, which may not parse: everything between
+// scheme:// and its last @ becomes xxxxx, since an unescaped password may
+// hold /, ? and #; without an @, a :… after the host (a password that a
+// space cut off from its @) is masked. secretish reports whether it masked
+// anything.
+func maskURL(raw string) (masked string, secretish bool) {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw, false
+	}
+	head, rest := raw[:i+3], raw[i+3:]
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		return head + "xxxxx" + rest[at:], true
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if c := strings.IndexByte(rest[:end], ':'); c >= 0 && c+1 < end {
+		return head + rest[:c+1] + "xxxxx" + rest[end:], true
+	}
+	return raw, false
 }
 
 // sortedKeys returns m's keys in order, for deterministic output and messages.

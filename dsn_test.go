@@ -1,7 +1,11 @@
 package aiodb
 
 import (
+	"cmp"
+	"crypto/tls"
+	"database/sql"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,12 +64,14 @@ func TestParseDSNBackends(t *testing.T) {
 		{"mysql://u@/test?unix_socket=/run/mysqld/mysqld.sock&aiodb_maxsize=3", "u@unix(/run/mysqld/mysqld.sock)/test"},
 		{"mysql://u:p@[::1]:3307/", "u:p@tcp([::1]:3307)/"},
 		{"mysql://h/db?sql_mode=%27ANSI_QUOTES%27", "tcp(h:3306)/db?sql_mode=%27ANSI_QUOTES%27"},
-		{"sqlite:///:memory:", ""},
-		{"sqlite://", ""},
-		{"sqlite:///:memory:?_pragma=foreign_keys(1)", "?_pragma=foreign_keys%281%29"},
-		{"sqlite:///data/app.db", "data/app.db"},
-		{"sqlite:////var/lib/app.db?_txlock=immediate", "/var/lib/app.db?_txlock=immediate"},
-		{"aiosqlite:///rel.db", "rel.db"},
+		{"sqlite:///:memory:", "?_pragma=busy_timeout%285000%29"},
+		{"sqlite://", "?_pragma=busy_timeout%285000%29"},
+		{"sqlite:///:memory:?_pragma=foreign_keys(1)", "?_pragma=foreign_keys%281%29&_pragma=busy_timeout%285000%29"},
+		{"sqlite:///data/app.db", "data/app.db?_pragma=busy_timeout%285000%29"},
+		{"sqlite:////var/lib/app.db?_txlock=immediate", "/var/lib/app.db?_pragma=busy_timeout%285000%29&_txlock=immediate"},
+		{"sqlite:///app.db?_pragma=busy_timeout(100)", "app.db?_pragma=busy_timeout%28100%29"},
+		{"sqlite:///app.db?_pragma=Busy_Timeout%20%3D%200", "app.db?_pragma=Busy_Timeout+%3D+0"},
+		{"aiosqlite:///rel.db", "rel.db?_pragma=busy_timeout%285000%29"},
 		{"postgres://u:p@h/db?sslmode=disable&aiodb_route=auto", "postgres://u:p@h/db?sslmode=disable"},
 		{"asyncpg://u@h:5/db", "postgres://u@h:5/db"},
 		{"odbc://pg", "DSN=pg"},
@@ -134,6 +140,15 @@ func TestParseDSNErrors(t *testing.T) {
 		{"postgres://u:hunter2@h/db?a=%zz", "malformed query"},
 		{"postgres://u:hunter2@h%zz/db", "malformed URL"},
 		{"sqlite://host/x.db", "has a host"},
+		{"postgres://app:hunter2#3@db:5432/shop", "# in a password must be written %23"},
+		{"postgres://app:hunter2?3@db:5432/shop", "an @ after the host"},
+		{"postgres://app:hunter2", "malformed URL postgres://app:xxxxx: invalid port after host; special characters in a password must be percent-encoded"},
+		{"postgres://app:4711?hunter2@db/shop", "an @ after the host"},
+		{"postgres://app:p@hunter2/w0rd@db/shop", "an @ after the host"},
+		{"postgres://app:4711/hunter2@db/shop", "an @ after the host"},
+		{"postgres://app:hunter2@db/shop postgres://app:hunter2 x@r/shop", "word 3 of 3 of the DSN is not a URL"},
+		{"mysql://app:hunter2%zz@db/shop", "invalid URL escape; special"},
+		{"mysql://app:hunter2@db/shop?charset=utf8mb4&collation=a%2Fb", "cannot hold & or /"},
 	} {
 		_, err := ParseDSN(tc.dsn)
 		if !errors.Is(err, ErrBadDSN) {
@@ -226,5 +241,68 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestParseDSNMySQLParams: go-sql-driver/mysql reads the DSN aiodb builds
+// exactly as it reads the native DSN with the same query: some parameters
+// verbatim (a charset list keeps its commas), the others unescaped.
+func TestParseDSNMySQLParams(t *testing.T) {
+	if err := mysql.RegisterTLSConfig("aiodb test/ca", &tls.Config{ServerName: "db"}); err != nil {
+		t.Fatal(err)
+	}
+	defer mysql.DeregisterTLSConfig("aiodb test/ca")
+	for _, tc := range []struct{ query, native string }{
+		{"charset=none,utf8mb4", ""},
+		{"charset=utf8mb4,utf8&collation=utf8mb4_unicode_ci", ""},
+		{"charset=none%2Cutf8mb4", "charset=none,utf8mb4"}, // escaped in the URL: the same list
+		{"loc=Europe%2FParis&parseTime=true", ""},
+		{"loc=Local&parseTime=1&timeTruncate=1h", ""},
+		{"time_zone=%27Europe%2FParis%27", ""},
+		{"time_zone='%2B02:00'", "time_zone=%27%2B02%3A00%27"},
+		{"sql_mode=%27ANSI_QUOTES,NO_BACKSLASH_ESCAPES%27", ""},
+		{"sql_mode='TRADITIONAL'&autocommit=1", "autocommit=1&sql_mode=%27TRADITIONAL%27"},
+		{"tls=skip-verify", ""},
+		{"tls=preferred&allowFallbackToPlaintext=true", ""},
+		{"tls=false", ""},
+		{"timeout=1500ms&readTimeout=2s&writeTimeout=3s", ""},
+		{"interpolateParams=true&clientFoundRows=true&columnsWithAlias=true", ""},
+		{"multiStatements=true&rejectReadOnly=true&checkConnLiveness=false", ""},
+		{"allowAllFiles=true&allowCleartextPasswords=1&allowNativePasswords=false&allowOldPasswords=true", ""},
+		{"compress=true&maxAllowedPacket=0", ""},
+		{"tls=aiodb%20test%2Fca", ""},
+		{"connectionAttributes=program_name:aiodb,env:prod%2Fa", ""},
+		{"init_connect=SET%20a%3D1%26b", ""},
+		{"wait_timeout=60&net_read_timeout=30", ""},
+		{"group_concat_max_len=1000000&character_set_results=NULL", ""},
+	} {
+		dsn := "mysql://u:p%40ss@db:3307/shop?" + tc.query
+		cfg, err := ParseDSN(dsn)
+		if err != nil {
+			t.Errorf("%s: %v", dsn, err)
+			continue
+		}
+		native := "u:p@ss@tcp(db:3307)/shop?" + cmp.Or(tc.native, tc.query)
+		want, err := mysql.ParseDSN(native)
+		if err != nil {
+			t.Fatalf("native %s: %v", native, err)
+		}
+		got, err := mysql.ParseDSN(cfg.Primary.backend)
+		if err != nil {
+			t.Errorf("%s: go-sql-driver rejects %s: %v", dsn, cfg.Primary.backend, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n aiodb builds %s\n  which reads %+v\nnative %s\n  which reads %+v", dsn, cfg.Primary.backend, got, native, want)
+		}
+	}
+	for _, q := range []string{"collation=a%2Fb", "charset=a%26b", "a%2Fb=1"} {
+		if _, err := ParseDSN("mysql://h/db?" + q); !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), "cannot hold") {
+			t.Errorf("%s: %v, want ErrBadDSN: cannot hold & or /", q, err)
+		}
+	}
+	// go-sql-driver panics on strict (removed in 1.4); aiodb reports it.
+	if _, err := sql.Open(DriverName, "mysql://h/db?strict=true"); !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), "strict") {
+		t.Errorf("strict=true: %v, want ErrBadDSN", err)
 	}
 }

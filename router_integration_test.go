@@ -964,7 +964,9 @@ func TestReplicaSQLiteLayerTwo(t *testing.T) {
 		"sqlite:///" + path + " sqlite:///file:" + path + "?mode=ro",
 	} {
 		db := openRouted(t, dsn)
-		db.Exec("CREATE TABLE IF NOT EXISTS t (v int)")
+		if _, err := db.Exec("CREATE TABLE IF NOT EXISTS t (v int)"); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := db.Exec("INSERT INTO t VALUES (1)"); err != nil {
 			t.Fatal(err)
 		}

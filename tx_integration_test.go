@@ -47,17 +47,15 @@ type nestedBackend struct {
 }
 
 // nestedSetup prepares b for the nested transaction tests: a busy timeout
-// on SQLite (a second connection that writes waits for the transaction
-// instead of failing with SQLITE_BUSY; aiodb adds one only to in-memory
-// databases) and the psqlODBC settings above.
+// for the raw SQLite driver (a second connection that writes waits for the
+// transaction instead of failing with SQLITE_BUSY; aiodb sets one itself)
+// and the psqlODBC settings above.
 func nestedSetup(t *testing.T, b backend) *nestedBackend {
 	t.Helper()
 	nb := &nestedBackend{flavor: b.dialect}
 	switch b.name {
 	case "sqlite":
-		const busy = "?_pragma=busy_timeout(5000)"
-		b.dsn += busy
-		b.rawDSN += busy
+		b.rawDSN += "?_pragma=busy_timeout(5000)"
 	case "odbc":
 		cfg, err := ParseDSN(b.dsn)
 		if err != nil {

@@ -53,14 +53,16 @@ func mockDBProfile(t *testing.T, dsn string, prof *profile) (*sql.DB, sqlmock.Sq
 	return db, mock
 }
 
-// nestedConn opens the mock and a *sql.Conn on it.
+// nestedConn opens the mock and a *sql.Conn on it. The *sql.Conn is
+// closed when the test ends, within 5s: Conn.Close waits for open Txs,
+// which beginTx rolls back first, also when the test failed.
 func nestedConn(t *testing.T, dsn string) (*sql.Conn, sqlmock.Sqlmock) {
 	db, mock := mockDB(t, dsn)
 	c, err := db.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { within(t, 5*time.Second, "Conn.Close", c.Close) })
 	return c, mock
 }
 
@@ -70,10 +72,18 @@ var ok0 = sqlmock.NewResult(0, 0)
 
 func begin(t *testing.T, c *sql.Conn) *sql.Tx {
 	t.Helper()
-	tx, err := c.BeginTx(context.Background(), nil)
+	return beginTx(t, c, context.Background(), nil)
+}
+
+// beginTx begins a transaction on c, or fails the test, and rolls it back
+// when the test ends (a no-op for a Tx that ended).
+func beginTx(t *testing.T, c *sql.Conn, ctx context.Context, opts *sql.TxOptions) *sql.Tx {
+	t.Helper()
+	tx, err := c.BeginTx(ctx, opts)
 	if err != nil {
 		t.Fatalf("BeginTx: %v", err)
 	}
+	t.Cleanup(func() { tx.Rollback() })
 	return tx
 }
 
@@ -206,10 +216,7 @@ func TestNestedOptions(t *testing.T) {
 		mock.ExpectExec("RELEASE SAVEPOINT sp_1").WillReturnResult(ok0)
 		mock.ExpectCommit()
 		t1 := begin(t, c)
-		t2, err := c.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		t2 := beginTx(t, c, ctx, &sql.TxOptions{ReadOnly: true})
 		if err := t2.Commit(); err != nil {
 			t.Fatal(err)
 		}
@@ -440,10 +447,7 @@ func TestSavepointInnerContextDone(t *testing.T) {
 			mock.ExpectCommit()
 			t1 := begin(t, c)
 			ctx, cancel := context.WithCancel(context.Background())
-			t2, err := c.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			t2 := beginTx(t, c, ctx, nil)
 			cancel()
 			if stmt {
 				if _, err := t1.Exec("INSERT 3"); err != nil {
@@ -470,9 +474,7 @@ func TestSavepointTopContextDoneThenBeginTx(t *testing.T) {
 	mock.ExpectBegin()
 	mock.ExpectCommit()
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := c.BeginTx(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	beginTx(t, c, ctx, nil)
 	cancel()
 	if err := begin(t, c).Commit(); err != nil {
 		t.Fatal(err)
