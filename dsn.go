@@ -249,6 +249,11 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 	if err != nil {
 		return 0, Node{}, nil, fmt.Errorf("%w: malformed query in %s", ErrBadDSN, masked)
 	}
+	for k, v := range q {
+		if secret == "" && passwordParam(k) && len(v) > 0 {
+			secret = v[0] // libpq's password=, ODBC's PWD=
+		}
+	}
 	opts := url.Values{}
 	for k, v := range q {
 		if strings.HasPrefix(strings.ToLower(k), OptionPrefix) {
@@ -264,6 +269,16 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 		return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 	}
 	return d, n, opts, nil
+}
+
+// passwordParam reports whether a query parameter holds a password: libpq's
+// password, ODBC's PWD (and its Password spelling).
+func passwordParam(k string) bool {
+	switch strings.ToLower(k) {
+	case "password", "pwd":
+		return true
+	}
+	return false
 }
 
 // goQuoted matches a Go-quoted string and the space before it.
@@ -568,8 +583,17 @@ func choose[T any](v string, m map[string]T) (T, error) {
 }
 
 // redactURL replaces the password of a URL that net/url wrote (u.String())
-// with xxxxx.
+// with xxxxx: the user info's, and a password query parameter's.
 func redactURL(raw string) string {
+	if base, query, ok := strings.Cut(raw, "?"); ok {
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if k, _, ok := strings.Cut(p, "="); ok && passwordParam(k) {
+				params[i] = k + "=xxxxx"
+			}
+		}
+		raw = base + "?" + strings.Join(params, "&")
+	}
 	i := strings.Index(raw, "://")
 	if i < 0 {
 		return raw

@@ -306,3 +306,21 @@ func TestParseDSNMySQLParams(t *testing.T) {
 		t.Errorf("strict=true: %v, want ErrBadDSN", err)
 	}
 }
+
+// TestPasswordParameterRedacted: a password given as a query parameter
+// (libpq's password=, ODBC's PWD=) is redacted like one in the user info.
+func TestPasswordParameterRedacted(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://app@db/shop?password=S3cretPw&sslmode=disable",
+		"odbc://pg?PWD=S3cretPw&aiodb_odbc_dialect=postgres",
+		"postgres://app@db/shop postgres://app@r/shop?Password=S3cretPw",
+	} {
+		cfg, err := ParseDSN(dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", dsn, err)
+		}
+		if s := cfg.String(); strings.Contains(s, "S3cretPw") || !strings.Contains(s, "=xxxxx") {
+			t.Errorf("%s: redacted as %s", dsn, s)
+		}
+	}
+}
