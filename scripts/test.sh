@@ -138,18 +138,22 @@ run_go() {
 	step "$GO" vet ./...
 	# The default build must not need cgo (the odbc driver is behind a build tag).
 	step env CGO_ENABLED=0 "$GO" build ./...
-	step "$GO" test "${race[@]}" -count=1 "$@" ./...
+	# -p 1: the fault and failover tests stop and promote the shared servers;
+	# another package's tests must not run meanwhile.
+	step "$GO" test "${race[@]}" -p 1 -count=1 "$@" ./...
 
 	if [ "$odbc" = 1 ]; then
 		step env CGO_ENABLED=1 "$GO" vet -tags odbc ./...
 		# Backend tests name their ODBC subtest after its variable; tests without
-		# subtests (TestNestedPsqlODBCDefaults among them) run again here, which is cheap.
-		step env CGO_ENABLED=1 "$GO" test "${race[@]}" -count=1 -tags odbc -run '/AIODB_TEST_ODBC' ./...
+		# subtests (TestNestedPsqlODBCDefaults among them) run again here, except
+		# the fault and failover tests, which stop servers and need no ODBC.
+		step env CGO_ENABLED=1 "$GO" test "${race[@]}" -p 1 -count=1 -tags odbc -run '/AIODB_TEST_ODBC' \
+			-skip '^(TestFault|TestFailover|TestReadYourWrites|TestReplica)' ./...
 	fi
 
 	while IFS= read -r -u 3 mod; do  # fd 3: keep the tests' stdin untouched
 		say "nested module $mod"
-		(cd "$ROOT_DIR/$mod" && step "$GO" test "${race[@]}" -count=1 "$@" ./...)
+		(cd "$ROOT_DIR/$mod" && step "$GO" test "${race[@]}" -p 1 -count=1 "$@" ./...)
 	done 3< <(nested_modules)
 	# ormtest's query packages are sqlc's output: check that they are current.
 	step bash ormtest/sqlc-check.sh
