@@ -148,7 +148,7 @@ run_go() {
 		# subtests (TestNestedPsqlODBCDefaults among them) run again here, except
 		# the fault and failover tests, which stop servers and need no ODBC.
 		step env CGO_ENABLED=1 "$GO" test "${race[@]}" -p 1 -count=1 -tags odbc -run '/AIODB_TEST_ODBC' \
-			-skip '^(TestFault|TestFailover|TestReadYourWrites|TestReplica)' ./...
+			-skip '^(TestFault|TestFailover|TestReadYourWrites|TestReplicaPostgres|TestReplicaMySQL|TestReplicaSQLite|TestReplicaBlockMonotonic)' ./...
 	fi
 
 	while IFS= read -r -u 3 mod; do  # fd 3: keep the tests' stdin untouched
