@@ -234,7 +234,8 @@ func TestRedactURL(t *testing.T) {
 		"postgres://u:pw@h/db":         "postgres://u:xxxxx@h/db",
 		"postgres://u@h/db":            "postgres://u@h/db",
 		"postgres://u:p@w@h:1/db?x=@y": "postgres://u:xxxxx@h:1/db?x=@y",
-		"postgres://h/db?password=@":   "postgres://h/db?password=@",
+		"postgres://h/db?sslmode=@":    "postgres://h/db?sslmode=@",
+		"postgres://h/db?password=@":   "postgres://h/db?password=xxxxx",
 		"no scheme at all":             "no scheme at all",
 		"mysql://u:pw@h:port%/db":      "mysql://u:xxxxx@h:port%/db",
 	} {
