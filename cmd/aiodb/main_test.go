@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -106,6 +107,9 @@ func serverDSN(t *testing.T, env string) string {
 		}
 		t.Skipf("%s is not set: skipping tests against this server (scripts/test.sh sets it when the server answers)", env)
 	}
+	if env == envPGReplicas {
+		shareStandbys(t)
+	}
 	return dsn
 }
 
@@ -198,6 +202,21 @@ func TestExplain(t *testing.T) {
 	// From the environment; db.invalid is never resolved: explain does not connect.
 	aiodbCmd(t, []string{envDSN + "=mysql://u:pw@db.invalid/x?aiodb_sql_mode=NO_BACKSLASH_ESCAPES"}, "explain", stmt).
 		want(t, exitOK, `rewritten:  SELECT 'a\', ?`)
+}
+
+// shareStandbys takes the lock file the root package's tests take before
+// they stop or promote a PostgreSQL standby (shared: this test only needs
+// them streaming), for the rest of the test.
+func shareStandbys(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile("/tmp/aiodb-test-standbys.lock", os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCheckHealthy(t *testing.T) {
