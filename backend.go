@@ -12,13 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // profile is what aiodb knows about the SQL a backend speaks.
 type profile struct {
-	syntax   sqlSyntax // how the server lexes SQL
-	bind     bindStyle // the driver's native placeholders
-	readOnly string    // makes a session read-only; "" when the server has no such setting
+	syntax   sqltext.Syntax    // how the server lexes SQL
+	bind     sqltext.BindStyle // the driver's native placeholders
+	readOnly string            // makes a session read-only; "" when the server has no such setting
 	// state returns one row: whether the server is read-only (NULL when it
 	// cannot say) and its version. CheckTopology runs it; "" when the
 	// server has no such query.
@@ -63,25 +65,25 @@ func profileFor(cfg *Config) profile {
 	o := cfg.Options
 	switch cfg.Dialect {
 	case PostgreSQL:
-		return profile{syntax: sqlSyntax{dialect: PostgreSQL}, bind: bindDollar, pgxOptions: true, checker: pgChecker,
+		return profile{syntax: sqltext.Syntax{Dialect: PostgreSQL}, bind: sqltext.BindDollar, pgxOptions: true, checker: pgChecker,
 			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true,
 			state:    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')",
 			writePos: pgWritePos, replayedPos: pgReplayedPos}
 	case MySQL:
-		return profile{syntax: sqlSyntax{dialect: MySQL, noBackslashEscapes: o.NoBackslashEscapes, ansiQuotes: o.ANSIQuotes},
-			bind: bindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true,
+		return profile{syntax: sqltext.Syntax{Dialect: MySQL, NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes},
+			bind: sqltext.BindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true,
 			state:    "SELECT @@global.read_only, @@version",
 			writePos: mysqlWritePos, replayedPos: mysqlReplayedPos}
 	case SQLite:
-		return profile{syntax: sqlSyntax{dialect: SQLite}, bind: bindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true,
+		return profile{syntax: sqltext.Syntax{Dialect: SQLite}, bind: sqltext.BindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true,
 			state: "SELECT NULL, 'SQLite ' || sqlite_version()"}
 	}
 	// ODBC: lex as the server behind it does, bind with ?.
 	if o.ODBCDialect == ODBC {
-		return profile{syntax: sqlSyntax{dialect: ODBC}, bind: bindQuestion}
+		return profile{syntax: sqltext.Syntax{Dialect: ODBC}, bind: sqltext.BindQuestion}
 	}
 	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
-	p.bind, p.pgxOptions, p.checker = bindQuestion, false, nil
+	p.bind, p.pgxOptions, p.checker = sqltext.BindQuestion, false, nil
 	p.writePos, p.replayedPos = "", "" // the node URLs say nothing of replication behind ODBC
 	return p
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // conn is one aiodb connection: a primary backend connection, the replica
@@ -203,7 +205,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err != nil {
 		return nil, err
 	}
-	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).read {
+	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).Read {
 		// A write through Query (INSERT … RETURNING) commits when its rows
 		// are read: record the position once they are closed.
 		return &closeHookRows{fwdRows: fwdRows{rows}, closed: func() { c.noteWrite(ctx, b) }}, nil
@@ -232,10 +234,10 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, err
 	}
-	rw, err := c.c.cache.get(query)
+	rw, err := c.c.cache.Get(query)
 	native := query
 	if err == nil {
-		native = rw.query
+		native = rw.Query
 	} else {
 		// Not a valid placeholder query: prepare it verbatim and let the
 		// backend judge it, as it would without aiodb.
@@ -350,33 +352,33 @@ func (c *conn) dropRO(n *node) error {
 
 // rewrite maps a query and its arguments to the backend's native form. A
 // query without arguments is returned verbatim (unless its backend would
-// misread its placeholders: rewriteCache.argless), and so is one whose pgx
+// misread its placeholders: sqltext.RewriteCache.Argless), and so is one whose pgx
 // options include a QueryRewriter (pgx.NamedArgs), which owns the text.
 func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
 	lead, rewriter := c.prof.options(args)
 	if len(args) == lead || rewriter {
-		if len(args) == 0 && c.prof.bind != bindDollar {
-			if err := c.cache.argless(query); err != nil {
+		if len(args) == 0 && c.prof.bind != sqltext.BindDollar {
+			if err := c.cache.Argless(query); err != nil {
 				return "", nil, err
 			}
 		}
 		return query, args, nil
 	}
-	rw, err := c.cache.get(query)
+	rw, err := c.cache.Get(query)
 	if err != nil {
 		return "", nil, err
 	}
 	nargs, err := bindArgs(rw, args, lead)
-	return rw.query, nargs, err
+	return rw.Query, nargs, err
 }
 
 // bindArgs maps args through rw, keeping the first lead arguments (backend
 // options) in front, untouched and uncounted.
-func bindArgs(rw *rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
+func bindArgs(rw *sqltext.Rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
 	if lead == 0 {
-		return rw.args(args)
+		return rw.Args(args)
 	}
-	nargs, err := rw.args(args[lead:])
+	nargs, err := rw.Args(args[lead:])
 	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
 		return args, err
 	}

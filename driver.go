@@ -51,6 +51,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // DriverName is the name under which the driver registers itself.
@@ -161,8 +163,8 @@ type connector struct {
 	// opened, on any node: it depends on the driver alone, not the session.
 	checker atomic.Pointer[driver.NamedValueChecker]
 	written watermark // the newest primary position recorded after a write (consistency.go)
-	cache   *rewriteCache
-	classes *queryCache[stmtInfo]
+	cache   *sqltext.RewriteCache
+	classes *sqltext.Cache[sqltext.StmtInfo]
 	router  *router
 	log     *slog.Logger // nil: no logging (log.go)
 	// hooks observe every statement (hook.go); nil when there are none.
@@ -184,7 +186,7 @@ func newConnector(cfg *Config) (*connector, error) {
 		if err != nil {
 			return nil, err
 		}
-		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
+		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.Dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
 		nd.host, nd.port, nd.database = address(cfg.Dialect, n.URL)
 		return nd, nil
 	}
@@ -199,8 +201,8 @@ func newConnector(cfg *Config) (*connector, error) {
 		}
 		c.replicas = append(c.replicas, n)
 	}
-	c.cache = newRewriteCache(c.prof.syntax, c.prof.bind, 1024)
-	c.classes = newQueryCache(1024, func(q string) stmtInfo { return classify(q, c.prof.syntax) })
+	c.cache = sqltext.NewRewriteCache(c.prof.syntax, c.prof.bind, 1024)
+	c.classes = sqltext.NewCache(1024, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.syntax) })
 	c.router = newRouter(c)
 	return c, nil
 }
@@ -272,3 +274,6 @@ func (c *connector) Close() error {
 	}
 	return nil
 }
+
+// classify classifies a statement with the backend's SQL syntax (cached).
+func (c *connector) classify(query string) sqltext.StmtInfo { return c.classes.Get(query) }

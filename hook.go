@@ -247,12 +247,12 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	case OpRollback:
 		e.Operation = "ROLLBACK"
 	default:
-		e.Operation = operationName(c.c.classify(query).kind)
+		e.Operation = operationName(c.c.classify(query).Kind)
 	}
 	if b != nil {
 		e.Node = b.node.info()
 	}
-	if de, ok := dbErrorOf(err, c.c.prof.syntax.dialect); ok {
+	if de, ok := dbErrorOf(err, c.c.prof.syntax.Dialect); ok {
 		e.Code = de.code()
 	}
 	if res != nil && err == nil {

@@ -199,7 +199,7 @@ func (p *prober) primaryPosition() position {
 		return position{}
 	}
 	var q string
-	switch p.r.c.prof.syntax.dialect {
+	switch p.r.c.prof.syntax.Dialect {
 	case PostgreSQL:
 		q = "SELECT pg_current_wal_flush_lsn()::text"
 	case MySQL:
@@ -300,7 +300,7 @@ func (p *prober) probe(i int, pos position, roundStart time.Time) {
 // at or past the primary's current position has lag 0.
 func (p *prober) measure(ctx context.Context, i int, pos position, roundStart time.Time) (time.Duration, bool, error) {
 	b := p.conns[i]
-	switch p.r.c.prof.syntax.dialect {
+	switch p.r.c.prof.syntax.Dialect {
 	case PostgreSQL:
 		return p.measurePostgres(ctx, b, pos)
 	case MySQL:

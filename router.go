@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // Routing between the primary and read-only sessions (replicas, or the
@@ -125,8 +127,8 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	c.rt.skipTo, c.rt.skipQuery = nil, ""
 
 	mark := routeOf(ctx)
-	var info *stmtInfo
-	classified := func() stmtInfo {
+	var info *sqltext.StmtInfo
+	classified := func() sqltext.StmtInfo {
 		if info == nil {
 			i := c.c.classify(query)
 			info = &i
@@ -148,8 +150,8 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 		// whatever the context says: the session must not be turned
 		// read-write (SET SESSION …) nor written through.
 		if st.b != c.primary && mark != markReplica {
-			if in := classified(); !in.read {
-				return nil, fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
+			if in := classified(); !in.Read {
+				return nil, fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.Kind, st.b.node.URL, in.Why)
 			}
 		}
 		return st.b, nil
@@ -162,7 +164,7 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	switch {
 	case mark == markReplica:
 		b, err = c.replica(ctx, nil, false)
-	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
+	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().Read:
 		b, err = c.replica(ctx, nil, true)
 	default:
 		c.rt.reason = ReasonPrimary
@@ -194,16 +196,16 @@ func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, e
 
 // refusal is the client-side read-only check: Exec is refused outright, a
 // query or prepare when the classifier cannot prove the statement a read.
-func refusal(info stmtInfo, op opKind, where string) error {
+func refusal(info sqltext.StmtInfo, op opKind, where string) error {
 	if op == opExec {
 		why := "Exec is for writes; run reads with Query"
-		if !info.read {
-			why = info.why
+		if !info.Read {
+			why = info.Why
 		}
-		return fmt.Errorf("%w: Exec of %s %s: %s", ErrReadOnly, info.kind, where, why)
+		return fmt.Errorf("%w: Exec of %s %s: %s", ErrReadOnly, info.Kind, where, why)
 	}
-	if !info.read {
-		return fmt.Errorf("%w: %s %s: %s", ErrReadOnly, info.kind, where, info.why)
+	if !info.Read {
+		return fmt.Errorf("%w: %s %s: %s", ErrReadOnly, info.Kind, where, info.Why)
 	}
 	return nil
 }
@@ -392,7 +394,7 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 		return rows, err
 	})
 	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err, !c.c.classify(query).read)
+	err = c.primaryLost(ctx, b, err, !c.c.classify(query).Read)
 	if err = c.c.router.done(b, err); err != nil {
 		return nil, b, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // stmt is a statement prepared on one backend connection (the node its
@@ -12,11 +14,11 @@ type stmt struct {
 	c        *conn
 	b        *bconn
 	si       driver.Stmt
-	rw       *rewrite // nil when the query was prepared verbatim
-	query    string   // the caller's query, for the transaction guard
-	native   string   // the query as prepared on the backend
-	readOnly bool     // prepared in a replica context: Exec is refused
-	reason   Reason   // why the router sent the prepare to b, for hooks
+	rw       *sqltext.Rewrite // nil when the query was prepared verbatim
+	query    string           // the caller's query, for the transaction guard
+	native   string           // the query as prepared on the backend
+	readOnly bool             // prepared in a replica context: Exec is refused
+	reason   Reason           // why the router sent the prepare to b, for hooks
 }
 
 var (
@@ -36,7 +38,7 @@ func (s *stmt) NumInput() int {
 	if s.rw == nil {
 		return s.si.NumInput()
 	}
-	return s.rw.numInput
+	return s.rw.NumInput
 }
 
 // CheckNamedValue asks the backend statement's checker, then the backend
@@ -56,7 +58,7 @@ func (s *stmt) args(args []driver.NamedValue) ([]driver.NamedValue, error) {
 	if s.rw == nil {
 		return args, nil
 	}
-	return s.rw.args(args)
+	return s.rw.Args(args)
 }
 
 // ExecContext runs the statement; in a replica context it is refused.

@@ -541,14 +541,14 @@ func (st *txStack) guard(query string) error {
 		return st.lostErr("statement refused, nothing sent")
 	}
 	info := st.c.c.classify(query)
-	if info.txControl && !st.rawSavepoint(info.kind, query) {
-		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.kind)
+	if info.TxControl && !st.rawSavepoint(info.Kind, query) {
+		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.Kind)
 	}
 	if err := st.reap(0); err != nil {
 		return notBadConn(err)
 	}
-	if info.implicitCommit && st.depth() > 0 && st.c.c.prof.syntax.dialect == MySQL {
-		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.kind, st.open[st.depth()])
+	if info.ImplicitCommit && st.depth() > 0 && st.c.c.prof.syntax.Dialect == MySQL {
+		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.Kind, st.open[st.depth()])
 	}
 	return nil
 }

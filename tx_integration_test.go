@@ -417,7 +417,7 @@ var nestedScenarios = []nestedScenario{
 				"ALTER TABLE " + e.tbl + " ADD COLUMN w INT", "CREATE INDEX " + z + "_i ON " + e.tbl + " (x)",
 				"TRUNCATE TABLE " + e.tbl, "RENAME TABLE " + e.tbl + " TO " + z, "DROP TABLE " + e.tbl,
 				"LOCK TABLES " + e.tbl + " WRITE", "SET autocommit = 1",
-				"UNLOCK TABLES", // commits only with tables locked; refused anyway (classify.go)
+				"UNLOCK TABLES", // commits only with tables locked; refused anyway (internal/sqltext/classify.go)
 			} {
 				_, err := t2.Exec(q)
 				e.fails(q+" inside a savepoint", err, ErrImplicitCommit)
