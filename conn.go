@@ -205,7 +205,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err != nil {
 		return nil, err
 	}
-	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).Read {
+	if b == c.primary && c.tx == nil && c.c.prof.WritePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).Read {
 		// A write through Query (INSERT … RETURNING) commits when its rows
 		// are read: record the position once they are closed.
 		return &closeHookRows{fwdRows: fwdRows{rows}, closed: func() { c.noteWrite(ctx, b) }}, nil
@@ -355,9 +355,9 @@ func (c *conn) dropRO(n *node) error {
 // misread its placeholders: sqltext.RewriteCache.Argless), and so is one whose pgx
 // options include a QueryRewriter (pgx.NamedArgs), which owns the text.
 func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
-	lead, rewriter := c.prof.options(args)
+	lead, rewriter := c.prof.Options(args)
 	if len(args) == lead || rewriter {
-		if len(args) == 0 && c.prof.bind != sqltext.BindDollar {
+		if len(args) == 0 && c.prof.Bind != sqltext.BindDollar {
 			if err := c.cache.Argless(query); err != nil {
 				return "", nil, err
 			}

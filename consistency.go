@@ -128,7 +128,7 @@ func gtidServer(raw string, d uint64, def string) string {
 // noteWrite records the primary's position after a write on b, when ctx
 // asks for read-your-writes and the backend has a position.
 func (c *conn) noteWrite(ctx context.Context, b *bconn) {
-	q := c.c.prof.writePos
+	q := c.c.prof.WritePos
 	if q == "" || b.readOnly || c.c.ryw(ctx) == RYWOff {
 		return
 	}
@@ -148,7 +148,7 @@ func (c *conn) noteWrite(ctx context.Context, b *bconn) {
 func (c *conn) caughtUp(ctx context.Context, b *bconn) (*bconn, error) {
 	n := b.node
 	w, err := c.c.router.writer()
-	if err != nil || n == w || c.c.prof.replayedPos == "" {
+	if err != nil || n == w || c.c.prof.ReplayedPos == "" {
 		return b, nil
 	}
 	mode := c.c.ryw(ctx)
@@ -181,7 +181,7 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 		return false
 	}
 	for {
-		row, err := queryRow(ctx, b, c.c.prof.replayedPos)
+		row, err := queryRow(ctx, b, c.c.prof.ReplayedPos)
 		if err != nil || len(row) != 1 {
 			return false
 		}

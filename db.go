@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // DB is a pool of connections opened with aiodb, with the helpers of the
@@ -107,9 +107,7 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 // the text the driver returns without parseTime.
 func mysqlLocation(cfg *Config) *time.Location {
 	if cfg.Dialect == MySQL {
-		if mc, err := mysql.ParseDSN(cfg.Primary.backend); err == nil && mc.Loc != nil {
-			return mc.Loc
-		}
+		return backend.MySQLLocation(cfg.Primary.backend)
 	}
 	return time.UTC
 }

@@ -53,6 +53,8 @@ import (
 	"sync/atomic"
 
 	"github.com/aiodb/aiodb/internal/sqltext"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // DriverName is the name under which the driver registers itself.
@@ -155,7 +157,7 @@ func (n *node) setting(b *bconn, q string) bool {
 // shares: backend connectors, the rewrite cache, replica health.
 type connector struct {
 	cfg      *Config
-	prof     profile
+	prof     backend.Profile
 	primary  *node
 	replicas []*node
 	// checker is the backend connections' argument checker (nil inside
@@ -178,15 +180,23 @@ type connector struct {
 
 var memDBCounter atomic.Uint64
 
+// profileFor returns the profile of a DSN's backend.
+func profileFor(cfg *Config) backend.Profile {
+	o := cfg.Options
+	return backend.ProfileFor(cfg.Dialect, backend.Settings{NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes, ODBCDialect: o.ODBCDialect})
+}
+
 func newConnector(cfg *Config) (*connector, error) {
 	c := &connector{cfg: cfg, prof: profileFor(cfg)}
 	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
 	mk := func(n Node, primary bool) (*node, error) {
-		bc, err := backendConnector(cfg.Dialect, n, memDB)
-		if err != nil {
-			return nil, err
+		bc, err := backend.Connector(cfg.Dialect, n.backend, memDB)
+		if errors.Is(err, backend.ErrNoODBC) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
+		} else if err != nil {
+			return nil, n.scrub(err)
 		}
-		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.Dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
+		nd := &node{Node: n, primary: primary, flavor: c.prof.Syntax.Dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
 		nd.host, nd.port, nd.database = address(cfg.Dialect, n.URL)
 		return nd, nil
 	}
@@ -201,8 +211,8 @@ func newConnector(cfg *Config) (*connector, error) {
 		}
 		c.replicas = append(c.replicas, n)
 	}
-	c.cache = sqltext.NewRewriteCache(c.prof.syntax, c.prof.bind, 1024)
-	c.classes = sqltext.NewCache(1024, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.syntax) })
+	c.cache = sqltext.NewRewriteCache(c.prof.Syntax, c.prof.Bind, 1024)
+	c.classes = sqltext.NewCache(1024, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.Syntax) })
 	c.router = newRouter(c)
 	return c, nil
 }

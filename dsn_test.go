@@ -205,7 +205,7 @@ func TestOptionNames(t *testing.T) {
 }
 
 // TestParseDSNPercentEncodedPassword: a password with the characters a URL
-// gives a meaning to, percent-encoded as the docs say, reaches each backend
+// gives a meaning to, percent-encoded as the docs say, reaches each server
 // driver decoded.
 func TestParseDSNPercentEncodedPassword(t *testing.T) {
 	const pw = "p#s?s/w@r d%1"

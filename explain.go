@@ -59,10 +59,10 @@ func Explain(d Dialect, query string) (*Explanation, error) {
 // empty Query and an error wrapping [ErrPlaceholder].
 func (c *Config) Explain(query string) (*Explanation, error) {
 	p := profileFor(c)
-	info := sqltext.Classify(query, p.syntax)
+	info := sqltext.Classify(query, p.Syntax)
 	e := &Explanation{Dialect: c.Dialect, Kind: info.Kind, Read: info.Read, Why: info.Why,
 		TxControl: info.TxControl, ImplicitCommit: info.ImplicitCommit}
-	rw, err := sqltext.NewRewrite(query, p.syntax, p.bind)
+	rw, err := sqltext.NewRewrite(query, p.Syntax, p.Bind)
 	if err != nil {
 		return e, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Hook observes the statements that aiodb runs: for each logical statement
@@ -252,8 +254,8 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	if b != nil {
 		e.Node = b.node.info()
 	}
-	if de, ok := dbErrorOf(err, c.c.prof.syntax.Dialect); ok {
-		e.Code = de.code()
+	if de, ok := backend.ErrorOf(err, c.c.prof.Syntax.Dialect); ok {
+		e.Code = de.Code()
 	}
 	if res != nil && err == nil {
 		if n, rerr := res.RowsAffected(); rerr == nil {
@@ -320,13 +322,4 @@ func address(d Dialect, redacted string) (host string, port int, database string
 		port = p
 	}
 	return host, port, database
-}
-
-// code is the error code an Event reports: the SQLSTATE on PostgreSQL (and
-// ODBC when the driver gives one), the error number otherwise.
-func (e dbError) code() string {
-	if e.state != "" && e.flavor != MySQL {
-		return e.state
-	}
-	return strconv.Itoa(e.number)
 }

@@ -3,7 +3,6 @@ package aiodb
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Replication lag, measured by the health checker against the primary's
@@ -135,7 +134,7 @@ func (p *prober) round() {
 // node writes go to.
 func (p *prober) observeRoles() {
 	r := p.r
-	q := r.c.prof.state
+	q := r.c.prof.State
 	if q == "" {
 		return
 	}
@@ -199,7 +198,7 @@ func (p *prober) primaryPosition() position {
 		return position{}
 	}
 	var q string
-	switch p.r.c.prof.syntax.Dialect {
+	switch p.r.c.prof.Syntax.Dialect {
 	case PostgreSQL:
 		q = "SELECT pg_current_wal_flush_lsn()::text"
 	case MySQL:
@@ -235,11 +234,11 @@ func (p *prober) primaryPosition() position {
 		p.noPos = true // NULL: no binary log
 		return position{}
 	}
-	if e, ok := mysqlErrorOf(err); ok && e.number == myErrUnknownSysVar {
+	if e, ok := backend.MySQLErrorOf(err); ok && e.Number == backend.MyErrUnknownSysVar {
 		p.noPos = true // MySQL: no @@gtid_binlog_pos
 		return position{}
 	}
-	if err != nil && !serverError(err) {
+	if err != nil && !backend.ServerError(err) {
 		p.primary.Close()
 		p.primary = nil
 	}
@@ -278,7 +277,7 @@ func (p *prober) probe(i int, pos position, roundStart time.Time) {
 		p.conns[i] = r.c.newBconn(raw, n)
 	}
 	lag, known, err := p.measure(ctx, i, pos, roundStart)
-	if err != nil && serverError(err) && !nodeFailure(p.conns[i], err) {
+	if err != nil && backend.ServerError(err) && !nodeFailure(p.conns[i], err) {
 		// The node answers but will not say its lag (no privilege, …).
 		r.debug("replica lag unknown", "node", n.URL, "err", n.redact(err))
 		lag, known, err = 0, false, nil
@@ -300,7 +299,7 @@ func (p *prober) probe(i int, pos position, roundStart time.Time) {
 // at or past the primary's current position has lag 0.
 func (p *prober) measure(ctx context.Context, i int, pos position, roundStart time.Time) (time.Duration, bool, error) {
 	b := p.conns[i]
-	switch p.r.c.prof.syntax.Dialect {
+	switch p.r.c.prof.Syntax.Dialect {
 	case PostgreSQL:
 		return p.measurePostgres(ctx, b, pos)
 	case MySQL:
@@ -351,7 +350,7 @@ func (p *prober) measureMySQL(ctx context.Context, i int, b *bconn, pos position
 		return p.replicaStatus(ctx, i, b)
 	}
 	row, err := queryRow(ctx, b, "SELECT @@gtid_current_pos")
-	if e, ok := mysqlErrorOf(err); ok && e.number == myErrUnknownSysVar { // MySQL, not MariaDB
+	if e, ok := backend.MySQLErrorOf(err); ok && e.Number == backend.MyErrUnknownSysVar { // MySQL, not MariaDB
 		p.modes[i] = lagReplicaStat
 		return p.replicaStatus(ctx, i, b)
 	}
@@ -391,13 +390,12 @@ func (p *prober) replicaStatus(ctx context.Context, i int, b *bconn) (time.Durat
 		q = "SHOW SLAVE STATUS"
 	}
 	rows, err := b.query(ctx, q, nil)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
+	if me, ok := backend.MySQLErrorOf(err); ok {
 		switch {
-		case me.Number == 1064 && p.modes[i] == lagReplicaStat:
+		case me.Number == backend.MyErrParse && p.modes[i] == lagReplicaStat:
 			p.modes[i] = lagSlaveStat
 			return p.replicaStatus(ctx, i, b)
-		case me.Number == 1227 || me.Number == 1044 || me.Number == 1045:
+		case me.Number == backend.MyErrSpecificAccess || me.Number == backend.MyErrDBAccessDenied || me.Number == backend.MyErrAccessDenied:
 			p.modes[i] = lagNone // no privilege: the lag stays unknown
 		}
 	}

@@ -314,7 +314,7 @@ func (c *conn) session(ctx context.Context, n *node) (*bconn, error) {
 	}
 	b := c.c.newBconn(raw, n)
 	b.readOnly = true
-	if ro := c.c.prof.readOnly; ro != "" {
+	if ro := c.c.prof.ReadOnly; ro != "" {
 		if err := b.execSQL(ctx, ro); err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("aiodb: make session on %s read-only: %w", n.URL, err)

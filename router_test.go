@@ -21,6 +21,8 @@ import (
 	"go.uber.org/goleak"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Unit tests of routing (router.go, rows.go): no server. Two kinds of fake
@@ -403,7 +405,7 @@ func rtMockCluster(t *testing.T, dsn string) (*sql.DB, []sqlmock.Sqlmock) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.backend = dsnConnector{name, mdb.Driver()}
+		n.backend = backend.DSNConnector{DSN: name, Drv: mdb.Driver()}
 		mocks, mdbs = append(mocks, mock), append(mdbs, mdb)
 	}
 	db := sql.OpenDB(c)
@@ -751,7 +753,7 @@ func TestRouteErrSkipKeepsNode(t *testing.T) {
 		t.Errorf("round robin with ErrSkip: %v, want 5/5", got)
 	}
 
-	// In automatic mode an Exec goes to the primary, also when the backend
+	// In automatic mode an Exec goes to the primary, also when the server
 	// makes database/sql prepare it (a read through Exec included).
 	auto := rtFakeCluster(t, "mysql://u@p/db?aiodb_route=auto mysql://u@r1/db")
 	for _, f := range auto.nodes {

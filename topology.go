@@ -107,9 +107,9 @@ func (c *connector) inspect(ctx context.Context, n *node) (*bconn, NodeCheck) {
 			nc.RTT = time.Since(start)
 		}
 	}
-	if err == nil && c.prof.state != "" {
+	if err == nil && c.prof.State != "" {
 		var row []driver.Value
-		row, err = queryRow(ctx, b, c.prof.state)
+		row, err = queryRow(ctx, b, c.prof.State)
 		if err == nil && len(row) == 2 {
 			nc.ReadOnly, nc.RoleKnown = boolValue(row[0])
 			nc.Version, _ = stringValue(row[1])

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Nested transactions. database/sql lets (*sql.Conn).BeginTx be called while
@@ -231,7 +233,7 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 		return nil, st.endedErr()
 	case st.lost != nil:
 		return nil, st.lostErr("BeginTx")
-	case !prof.savepoints:
+	case !prof.Savepoints:
 		return nil, fmt.Errorf("%w: this backend profile has no savepoints (set aiodb_odbc_dialect)", ErrNestedTxOptions)
 	case st.poisoned != nil:
 		return nil, fmt.Errorf("%w: the transaction must be rolled back: %v", ErrTxRolledBack, st.poisoned)
@@ -246,7 +248,7 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	}
 	parent := st.open[st.depth()]
 	scopeRO := opts.ReadOnly && !parent.readOnly
-	if scopeRO && !prof.scopedReadOnly {
+	if scopeRO && !prof.ScopedReadOnly {
 		return nil, fmt.Errorf("%w: read-only nested transaction inside a read-write one (only PostgreSQL can scope it)", ErrNestedTxOptions)
 	}
 	st.seq++
@@ -273,7 +275,7 @@ func (st *txStack) run(ctx context.Context, sql string) error {
 	if err == nil {
 		return nil
 	}
-	if e, ok := mysqlErrorOf(err); ok && e.number == myErrNoSuchSavepoint {
+	if e, ok := backend.MySQLErrorOf(err); ok && e.Number == backend.MyErrNoSuchSavepoint {
 		// Only aiodb names savepoints here: the server ended the transaction.
 		err = fmt.Errorf("%w: %w: %s: the server has no such savepoint, so the transaction was ended under aiodb (a statement that implicitly committed, or a deadlock rollback): %w", ErrTxAborted, ErrImplicitCommit, sql, err)
 		st.lost = err
@@ -308,15 +310,15 @@ func (st *txStack) endedBy(err error) bool {
 	if b.rollbacks != nil && b.rollbacks.Load() != st.rollbacksAt {
 		return true
 	}
-	e, isDB := dbErrorOf(err, b.flavor())
-	if b.broken || !b.valid() || isDB && e.nodeFailure() || !isDB && linkFailure(err) {
+	e, isDB := backend.ErrorOf(err, b.flavor())
+	if b.broken || !b.valid() || isDB && e.NodeFailure() || !isDB && backend.LinkFailure(err) {
 		b.broken = true
 		return true
 	}
 	if !isDB {
 		return false
 	}
-	ended, check := e.txEnded()
+	ended, check := e.TxEnded()
 	if check != "" {
 		ended = b.node.setting(b, check)
 	}
@@ -547,7 +549,7 @@ func (st *txStack) guard(query string) error {
 	if err := st.reap(0); err != nil {
 		return notBadConn(err)
 	}
-	if info.ImplicitCommit && st.depth() > 0 && st.c.c.prof.syntax.Dialect == MySQL {
+	if info.ImplicitCommit && st.depth() > 0 && st.c.c.prof.Syntax.Dialect == MySQL {
 		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.Kind, st.open[st.depth()])
 	}
 	return nil

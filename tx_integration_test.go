@@ -37,7 +37,7 @@ const psqlODBCNested = "protocol=7.4-0&useserversideprepare=0"
 
 // nestedBackend is one backend under test with the two pools the tests use.
 type nestedBackend struct {
-	b backend
+	b server
 	// flavor is the SQL the server behind b speaks: b.dialect, or for
 	// ODBC the DSN's aiodb_odbc_dialect. PostgreSQL aborts the whole
 	// transaction on an error; MySQL and SQLite only the statement.
@@ -50,7 +50,7 @@ type nestedBackend struct {
 // for the raw SQLite driver (a second connection that writes waits for the
 // transaction instead of failing with SQLITE_BUSY; aiodb sets one itself)
 // and the psqlODBC settings above.
-func nestedSetup(t *testing.T, b backend) *nestedBackend {
+func nestedSetup(t *testing.T, b server) *nestedBackend {
 	t.Helper()
 	nb := &nestedBackend{flavor: b.dialect}
 	switch b.name {
@@ -763,7 +763,7 @@ var nestedScenarios = []nestedScenario{
 
 // TestNestedScenarios runs the research table on every backend.
 func TestNestedScenarios(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		for _, sc := range nestedScenarios {
 			t.Run(sc.id, func(t *testing.T) {
@@ -781,7 +781,7 @@ func TestNestedScenarios(t *testing.T) {
 // TestNestedThreeLevels mixes commit and rollback over three levels and
 // siblings.
 func TestNestedThreeLevels(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		e := nestedSetup(t, b).env(t)
 		t1 := e.begin()
 		e.ins(t1, 1)
@@ -817,7 +817,7 @@ func TestNestedThreeLevels(t *testing.T) {
 // the level back and leaves the transaction usable; MySQL and SQLite only
 // lost the failed statement.
 func TestNestedErrorInsideLevel(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		e := nb.env(t)
 		t1 := e.begin()
@@ -851,7 +851,7 @@ func TestNestedErrorInsideLevel(t *testing.T) {
 // it: the outer level's next statement and its Commit do not land in, or
 // fail on, the dead savepoint, and the *sql.Conn stays usable.
 func TestNestedInnerContextCancelled(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		e := nestedSetup(t, b).env(t)
 		var want []int
 		for i := range 20 {
@@ -884,7 +884,7 @@ func TestNestedInnerContextCancelled(t *testing.T) {
 // promptly, no Commit or Rollback of the inner level may return
 // driver.ErrBadConn, and nothing may be committed.
 func TestNestedCancelOuterRace(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		e := nb.env(t)
 		noBadConn := func(what string, err error) {
@@ -960,7 +960,7 @@ func TestNestedCancelOuterRace(t *testing.T) {
 // transaction is lost: Commit and BeginTx fail with ErrTxAborted unsent,
 // Rollback succeeds.
 func TestNestedBadConnDuringRelease(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		var idQuery, kill, alive string
 		switch nb.flavor {

@@ -1,6 +1,7 @@
-package aiodb
+package backend
 
 import (
+	"database/sql/driver"
 	"errors"
 	"sync/atomic"
 
@@ -9,21 +10,21 @@ import (
 
 // SQLite's rules: what its errors mean to routing and transactions.
 
-// sqliteReadOnly is SQLITE_READONLY, the primary code of its extended codes.
-const sqliteReadOnly = 8
+// SQLiteReadOnly is SQLITE_READONLY, the primary code of its extended codes.
+const SQLiteReadOnly = 8
 
-// sqliteSchema is SQLITE_SCHEMA: the schema changed under a prepared
+// SQLiteSchema is SQLITE_SCHEMA: the schema changed under a prepared
 // statement. SQLite prepares the statement again itself (sqlite3_prepare_v2)
 // and reports this only when that keeps failing.
-const sqliteSchema = 17
+const SQLiteSchema = 17
 
-// sqliteErrorOf reads a *sqlite.Error.
-func sqliteErrorOf(err error) (dbError, bool) {
+// SQLiteErrorOf reads a *sqlite.Error.
+func SQLiteErrorOf(err error) (Error, bool) {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
-		return dbError{}, false
+		return Error{}, false
 	}
-	return dbError{flavor: SQLite, number: se.Code(), msg: se.Error()}, true
+	return Error{Flavor: SQLite, Number: se.Code(), Msg: se.Error()}, true
 }
 
 // sqliteRollbackHook is modernc's connection method that registers a
@@ -35,10 +36,14 @@ type sqliteRollbackHook interface {
 	RegisterRollbackHook(sqlite.RollbackHookFn)
 }
 
-// watchRollbacks makes b record the rollbacks of its SQLite connection.
-func (b *bconn) watchRollbacks() {
-	if h, ok := b.Conn.(sqliteRollbackHook); ok {
-		b.rollbacks = new(atomic.Int64)
-		h.RegisterRollbackHook(func() { b.rollbacks.Add(1) })
+// WatchRollbacks makes c, when it is a SQLite connection, count its
+// rollbacks, and returns the counter; nil on other backends.
+func WatchRollbacks(c driver.Conn) *atomic.Int64 {
+	h, ok := c.(sqliteRollbackHook)
+	if !ok {
+		return nil
 	}
+	n := new(atomic.Int64)
+	h.RegisterRollbackHook(func() { n.Add(1) })
+	return n
 }

@@ -1,4 +1,4 @@
-package aiodb
+package backend
 
 import (
 	"database/sql/driver"
@@ -12,20 +12,20 @@ import (
 // PostgreSQL's rules: what its errors mean to routing and transactions.
 
 // pgErrorOf reads a *pgconn.PgError.
-func pgErrorOf(err error) (dbError, bool) {
+func pgErrorOf(err error) (Error, bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
-		return dbError{}, false
+		return Error{}, false
 	}
-	return dbError{flavor: PostgreSQL, state: pe.Code, fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", msg: pe.Message}, true
+	return Error{Flavor: PostgreSQL, State: pe.Code, Fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", Msg: pe.Message}, true
 }
 
 // pgNodeFailure: the server ends the session (FATAL: shutdown, terminated
 // backend, …), a connection exception (class 08), operator intervention
 // (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
 // …) or too many connections (53300).
-func pgNodeFailure(e dbError) bool {
-	return e.fatal || e.classIs("08") || strings.HasPrefix(e.state, "57P") || e.state == "53300"
+func pgNodeFailure(e Error) bool {
+	return e.Fatal || e.ClassIs("08") || strings.HasPrefix(e.State, "57P") || e.State == "53300"
 }
 
 // pgLinkFailure: pgconn says the failure happened before anything was sent

@@ -8,149 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
-
-	"github.com/aiodb/aiodb/internal/sqltext"
+	"github.com/aiodb/aiodb/internal/backend"
 )
-
-// profile is what aiodb knows about the SQL a backend speaks.
-type profile struct {
-	syntax   sqltext.Syntax    // how the server lexes SQL
-	bind     sqltext.BindStyle // the driver's native placeholders
-	readOnly string            // makes a session read-only; "" when the server has no such setting
-	// state returns one row: whether the server is read-only (NULL when it
-	// cannot say) and its version. CheckTopology runs it; "" when the
-	// server has no such query.
-	state string
-	// savepoints says whether nested transactions are supported, and
-	// scopedReadOnly whether SET TRANSACTION READ ONLY can be scoped to one.
-	savepoints, scopedReadOnly bool
-	// pgxOptions says leading arguments may be pgx options (QueryExecMode,
-	// QueryResultFormats[ByOID], QueryRewriter such as pgx.NamedArgs), which
-	// pgx consumes before binding and so are not placeholders.
-	pgxOptions bool
-	// checker checks arguments without a connection, when the backend
-	// driver's checker needs none (pgx); nil otherwise.
-	checker driver.NamedValueChecker
-	// writePos returns the primary's replication position after a write on
-	// the same session, and replayedPos a replica's replayed position
-	// (consistency.go); "" without replication positions.
-	writePos, replayedPos string
-}
-
-// options counts the leading backend-option arguments and reports whether
-// one of them rewrites the query itself.
-func (p profile) options(args []driver.NamedValue) (lead int, rewriter bool) {
-	if !p.pgxOptions {
-		return 0, false
-	}
-	for _, a := range args {
-		switch a.Value.(type) {
-		case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
-		case pgx.QueryRewriter:
-			rewriter = true
-		default:
-			return lead, rewriter
-		}
-		lead++
-	}
-	return lead, rewriter
-}
-
-// profileFor returns the profile of a DSN's backend.
-func profileFor(cfg *Config) profile {
-	o := cfg.Options
-	switch cfg.Dialect {
-	case PostgreSQL:
-		return profile{syntax: sqltext.Syntax{Dialect: PostgreSQL}, bind: sqltext.BindDollar, pgxOptions: true, checker: pgChecker,
-			readOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", savepoints: true, scopedReadOnly: true,
-			state:    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')",
-			writePos: pgWritePos, replayedPos: pgReplayedPos}
-	case MySQL:
-		return profile{syntax: sqltext.Syntax{Dialect: MySQL, NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes},
-			bind: sqltext.BindQuestion, readOnly: "SET SESSION TRANSACTION READ ONLY", savepoints: true,
-			state:    "SELECT @@global.read_only, @@version",
-			writePos: mysqlWritePos, replayedPos: mysqlReplayedPos}
-	case SQLite:
-		return profile{syntax: sqltext.Syntax{Dialect: SQLite}, bind: sqltext.BindQuestionN, readOnly: "PRAGMA query_only = ON", savepoints: true,
-			state: "SELECT NULL, 'SQLite ' || sqlite_version()"}
-	}
-	// ODBC: lex as the server behind it does, bind with ?.
-	if o.ODBCDialect == ODBC {
-		return profile{syntax: sqltext.Syntax{Dialect: ODBC}, bind: sqltext.BindQuestion}
-	}
-	p := profileFor(&Config{Dialect: o.ODBCDialect, Options: o})
-	p.bind, p.pgxOptions, p.checker = sqltext.BindQuestion, false, nil
-	p.writePos, p.replayedPos = "", "" // the node URLs say nothing of replication behind ODBC
-	return p
-}
-
-// odbcDriver is alexbrainman/odbc's driver when the package is built with
-// -tags odbc (backend_odbc.go), and nil otherwise.
-var odbcDriver driver.Driver
-
-// dsnConnector connects a driver that has no Connector of its own.
-type dsnConnector struct {
-	dsn string
-	drv driver.Driver
-}
-
-func (c dsnConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return c.drv.Open(c.dsn)
-}
-
-func (c dsnConnector) Driver() driver.Driver { return c.drv }
-
-// backendConnector makes the backend driver's connector for one node.
-// memDB names the shared in-memory SQLite database of an empty SQLite path.
-func backendConnector(d Dialect, n Node, memDB string) (driver.Connector, error) {
-	switch d {
-	case PostgreSQL:
-		cc, err := pgx.ParseConfig(n.backend)
-		if err != nil {
-			return nil, n.scrub(err)
-		}
-		return stdlib.GetConnector(*cc), nil
-	case MySQL:
-		mc, err := parseMySQLDSN(n.backend)
-		if err != nil {
-			return nil, n.scrub(err)
-		}
-		return mysql.NewConnector(mc)
-	case SQLite:
-		dsn := n.backend
-		if dsn[0] == '?' {
-			// The memdb VFS shares one database between the connections that name it.
-			dsn = "file:/" + memDB + "?vfs=memdb&" + dsn[1:]
-		}
-		c, err := sqlite.NewConnector(dsn)
-		if err != nil {
-			return nil, n.scrub(err)
-		}
-		return c, nil
-	}
-	if odbcDriver == nil {
-		return nil, fmt.Errorf("%w: %s: the ODBC backend is not in this build; build with -tags odbc (needs cgo and unixODBC: apt-get install unixodbc-dev)", ErrBadDSN, n.URL)
-	}
-	return dsnConnector{n.backend, odbcDriver}, nil
-}
-
-// parseMySQLDSN is mysql.ParseDSN with its panic (on the parameter strict,
-// removed from go-sql-driver) returned as an error.
-func parseMySQLDSN(dsn string) (cfg *mysql.Config, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	return mysql.ParseDSN(dsn)
-}
 
 // scrub turns a backend's DSN parse error into an ErrBadDSN error that
 // cannot show the password: backend parsers quote what they were given.
@@ -184,9 +43,9 @@ type bconn struct {
 	// refusal reported as ErrReadOnly.
 	readOnly bool
 	// rollbacks counts the transactions SQLite rolled back on this
-	// connection (sqlite.go); nil on other backends.
+	// connection (backend.WatchRollbacks); nil on other backends.
 	rollbacks *atomic.Int64
-	peek      *socketPeek // conncheck.go; made on first use
+	idle      backend.IdleCheck
 	// stmts caches the statements with arguments the session ran
 	// (stmtcache.go); nil when the node keeps none.
 	stmts *stmtCache
@@ -194,7 +53,7 @@ type bconn struct {
 
 func newBconn(c driver.Conn, n *node) *bconn {
 	b := &bconn{Conn: c, node: n}
-	if n != nil && n.stmtCache > 0 && cachingDriver(n.backend.Driver()) {
+	if n != nil && n.stmtCache > 0 && backend.CachingDriver(n.backend.Driver()) {
 		b.stmts = &stmtCache{max: n.stmtCache}
 	}
 	b.execer, _ = c.(driver.ExecerContext)
@@ -205,7 +64,7 @@ func newBconn(c driver.Conn, n *node) *bconn {
 	b.resetter, _ = c.(driver.SessionResetter)
 	b.validator, _ = c.(driver.Validator)
 	b.pinger, _ = c.(driver.Pinger)
-	b.watchRollbacks()
+	b.rollbacks = backend.WatchRollbacks(c)
 	return b
 }
 
@@ -351,11 +210,12 @@ func (b *bconn) valid() bool {
 	if b.validator != nil {
 		return b.validator.IsValid()
 	}
-	if pc, ok := b.Conn.(*stdlib.Conn); ok {
-		return !pc.Conn().IsClosed()
-	}
-	return true
+	return !backend.Closed(b.Conn)
 }
+
+// serverClosed reports whether the server closed b while it was idle
+// (backend.IdleCheck.ServerClosed).
+func (b *bconn) serverClosed() bool { return b.idle.ServerClosed(b.Conn) }
 
 // namedValuesToValues is database/sql's conversion for legacy drivers,
 // which cannot take named arguments.
@@ -368,4 +228,24 @@ func namedValuesToValues(named []driver.NamedValue) ([]driver.Value, error) {
 		args[n] = param.Value
 	}
 	return args, nil
+}
+
+// nodeFailure reports whether err, returned by a statement on b, means that
+// b's node or session failed (refused, reset, shut down, unreachable), as
+// opposed to the server refusing or failing the statement itself.
+func nodeFailure(b *bconn, err error) bool {
+	if err == nil || err == driver.ErrSkip || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if e, ok := backend.ErrorOf(err, b.flavor()); ok {
+		return e.NodeFailure()
+	}
+	return backend.LinkFailure(err) || b.broken || !b.valid()
+}
+
+// readOnlyRefusal reports whether the server refused a write because the
+// session, transaction or server is read-only.
+func readOnlyRefusal(b *bconn, err error) bool {
+	e, ok := backend.ErrorOf(err, b.flavor())
+	return ok && e.ReadOnly()
 }
