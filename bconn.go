@@ -4,22 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
-	"strings"
 	"sync/atomic"
 
 	"github.com/aiodb/aiodb/internal/backend"
 )
-
-// scrub turns a backend's DSN parse error into an ErrBadDSN error that
-// cannot show the password: backend parsers quote what they were given.
-func (n Node) scrub(err error) error {
-	msg := err.Error()
-	if n.secret != "" {
-		msg = strings.ReplaceAll(msg, n.secret, "xxxxx")
-	}
-	return fmt.Errorf("%w: %s: %s", ErrBadDSN, n.URL, msg)
-}
 
 // bconn is one physical backend connection with its optional interfaces
 // looked up once. Its methods adapt drivers that only have the legacy
@@ -77,8 +65,8 @@ func (b *bconn) flavor() Dialect {
 	return b.node.flavor
 }
 
-// note records a backend error that condemns the connection.
-func (b *bconn) note(err error) error {
+// recordBadConn records a backend error that condemns the connection.
+func (b *bconn) recordBadConn(err error) error {
 	if err != nil && errors.Is(err, driver.ErrBadConn) {
 		b.broken = true
 	}
@@ -103,12 +91,12 @@ func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue
 	}
 	if b.execer != nil {
 		r, err := b.execer.ExecContext(ctx, query, args)
-		return r, b.note(err)
+		return r, b.recordBadConn(err)
 	}
 	//lint:ignore SA1019 legacy drivers (odbc) have only Execer
 	if e, ok := b.Conn.(driver.Execer); ok {
 		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Result, error) { return e.Exec(query, v) })
-		return r, b.note(err)
+		return r, b.recordBadConn(err)
 	}
 	return nil, driver.ErrSkip
 }
@@ -126,12 +114,8 @@ func (b *bconn) execSQL(ctx context.Context, sql string) error {
 		return err
 	}
 	defer s.Close()
-	if se, ok := s.(driver.StmtExecContext); ok {
-		_, err = se.ExecContext(ctx, nil)
-	} else {
-		_, err = legacy(ctx, nil, s.Exec) //lint:ignore SA1019 legacy drivers
-	}
-	return b.note(err)
+	_, err = stmtExec(ctx, s, nil)
+	return b.recordBadConn(err)
 }
 
 // query runs a query; one with arguments through the session's statement
@@ -144,12 +128,12 @@ func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValu
 	}
 	if b.queryer != nil {
 		r, err := b.queryer.QueryContext(ctx, query, args)
-		return r, b.note(err)
+		return r, b.recordBadConn(err)
 	}
 	//lint:ignore SA1019 legacy drivers have only Queryer
 	if q, ok := b.Conn.(driver.Queryer); ok {
 		r, err := legacy(ctx, args, func(v []driver.Value) (driver.Rows, error) { return q.Query(query, v) })
-		return r, b.note(err)
+		return r, b.recordBadConn(err)
 	}
 	return nil, driver.ErrSkip
 }
@@ -157,20 +141,20 @@ func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValu
 func (b *bconn) prepare(ctx context.Context, query string) (driver.Stmt, error) {
 	if b.preparer != nil {
 		s, err := b.preparer.PrepareContext(ctx, query)
-		return s, b.note(err)
+		return s, b.recordBadConn(err)
 	}
 	s, err := b.Conn.Prepare(query)
 	if err == nil && ctx.Err() != nil {
 		s.Close()
 		return nil, ctx.Err()
 	}
-	return s, b.note(err)
+	return s, b.recordBadConn(err)
 }
 
 func (b *bconn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if b.beginner != nil {
 		t, err := b.beginner.BeginTx(ctx, opts)
-		return t, b.note(err)
+		return t, b.recordBadConn(err)
 	}
 	// ctxutil.go: a legacy driver cannot honour options, so refuse them.
 	if opts.Isolation != driver.IsolationLevel(0) {
@@ -183,14 +167,14 @@ func (b *bconn) begin(ctx context.Context, opts driver.TxOptions) (driver.Tx, er
 		return nil, err
 	}
 	t, err := b.Conn.Begin() //lint:ignore SA1019 legacy drivers have only Begin
-	return t, b.note(err)
+	return t, b.recordBadConn(err)
 }
 
 func (b *bconn) ping(ctx context.Context) error {
 	if b.pinger == nil {
 		return nil
 	}
-	return b.note(b.pinger.Ping(ctx))
+	return b.recordBadConn(b.pinger.Ping(ctx))
 }
 
 func (b *bconn) reset(ctx context.Context) error {
@@ -200,7 +184,7 @@ func (b *bconn) reset(ctx context.Context) error {
 	if b.resetter == nil {
 		return nil
 	}
-	return b.note(b.resetter.ResetSession(ctx))
+	return b.recordBadConn(b.resetter.ResetSession(ctx))
 }
 
 func (b *bconn) valid() bool {
@@ -248,4 +232,35 @@ func nodeFailure(b *bconn, err error) bool {
 func readOnlyRefusal(b *bconn, err error) bool {
 	e, ok := backend.ErrorOf(err, b.flavor())
 	return ok && e.ReadOnly()
+}
+
+// stmtExec runs a prepared statement, through its legacy Exec when the
+// driver has no ExecContext.
+func stmtExec(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Result, error) {
+	if se, ok := si.(driver.StmtExecContext); ok {
+		return se.ExecContext(ctx, args)
+	}
+	return legacy(ctx, args, si.Exec) //lint:ignore SA1019 legacy drivers
+}
+
+// stmtQuery runs a prepared query, through its legacy Query when the driver
+// has no QueryContext.
+func stmtQuery(ctx context.Context, si driver.Stmt, args []driver.NamedValue) (driver.Rows, error) {
+	if sq, ok := si.(driver.StmtQueryContext); ok {
+		return sq.QueryContext(ctx, args)
+	}
+	return legacy(ctx, args, si.Query) //lint:ignore SA1019 legacy drivers
+}
+
+// legacy runs a legacy Stmt method the way database/sql's ctxutil does.
+func legacy[T any](ctx context.Context, args []driver.NamedValue, call func([]driver.Value) (T, error)) (T, error) {
+	var zero T
+	vals, err := namedValuesToValues(args)
+	if err != nil {
+		return zero, err
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	return call(vals)
 }

@@ -216,11 +216,11 @@ func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) erro
 	}()
 	err = db.run(ctx, &scope{conn: conn, tx: tx}, fn)
 	ended = true
-	return finish(tx, err)
+	return commitOrRollback(tx, err)
 }
 
-// finish commits tx after fn's nil error, or rolls it back.
-func finish(tx *sql.Tx, err error) error {
+// commitOrRollback commits tx after fn's nil error, or rolls it back.
+func commitOrRollback(tx *sql.Tx, err error) error {
 	if err == nil {
 		return tx.Commit()
 	}

@@ -14,7 +14,7 @@ import (
 // connections opened for it so far, and the transaction stack. database/sql
 // serialises calls on one driver.Conn, so conn needs no lock of its own.
 type conn struct {
-	c *connector
+	connector *connector
 	// primary is the session on the primary, nil until a statement needs
 	// it (primaryConn).
 	primary *bconn
@@ -22,7 +22,7 @@ type conn struct {
 	// connections, and the read-only session on the primary used when no
 	// replica is configured or usable. Opened lazily by the router.
 	ro map[*node]*bconn
-	rt routeState // router.go
+	rt routeState
 	tx *txStack
 }
 
@@ -65,7 +65,7 @@ func (c *conn) Unwrap() driver.Conn {
 // period ago), or no node is writable, it fails at once with
 // ErrPrimaryDown, or waits for one up to aiodb_primary_wait.
 func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
-	r := c.c.router
+	r := c.connector.router
 	r.start()
 	n, err := r.writer()
 	if err != nil {
@@ -84,15 +84,15 @@ func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.primary = c.c.newBconn(raw, n)
+	c.primary = c.connector.newBconn(raw, n)
 	return c.primary, nil
 }
 
 // awaitWriter waits, up to aiodb_primary_wait and ctx's deadline, until a
 // node is writable; without the option it returns err at once.
 func (c *conn) awaitWriter(ctx context.Context, err error) (*node, error) {
-	r := c.c.router
-	wait := c.c.cfg.Options.PrimaryWait
+	r := c.connector.router
+	wait := c.connector.cfg.Options.PrimaryWait
 	if wait <= 0 {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool)
 		return err
 	}
 	b.broken = true
-	r := c.c.router
+	r := c.connector.router
 	r.kick()
 	if write && !errors.Is(err, driver.ErrBadConn) {
 		err = fmt.Errorf("%w: the connection to %s broke after the write was sent: %w", ErrOutcomeUnknown, b.node.URL, err)
@@ -144,11 +144,11 @@ func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool)
 // another node is the primary within the wait (aiodb_primary_wait, at
 // least a few fast probes), it reports true: the write may go there, once.
 func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
-	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.c.router.nodes) == 0 {
+	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.connector.router.nodes) == 0 {
 		return false
 	}
-	r := c.c.router
-	ctx, cancel := context.WithTimeout(ctx, max(c.c.cfg.Options.PrimaryWait, 5*fastInterval))
+	r := c.connector.router
+	ctx, cancel := context.WithTimeout(ctx, max(c.connector.cfg.Options.PrimaryWait, 5*fastInterval))
 	defer cancel()
 	for {
 		r.kick()
@@ -171,7 +171,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	var r driver.Result
 	if err == nil {
 		r, err = b.exec(ctx, q, nargs)
-		c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
+		c.skipped(query, b, err) // database/sql's Prepare after ErrSkip stays on b
 		c.txCheck(b, err)
 		if c.refusedWrite(ctx, b, err) { // the primary moved: send it there, once
 			if nb, perr := c.primaryConn(ctx); perr == nil {
@@ -182,11 +182,11 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		}
 		err = c.primaryLost(ctx, b, err, true)
 		if err == nil && c.tx == nil {
-			c.noteWrite(ctx, b) // consistency.go: read-your-writes
+			c.noteWrite(ctx, b) // read-your-writes
 		}
-		err = c.shield(c.c.router.done(b, err))
+		err = c.hideBadConn(c.connector.router.recordOutcome(b, err))
 	}
-	c.observe(ctx, OpExec, query, q, args, b, r, start, err) // hook.go
+	c.observe(ctx, OpExec, query, q, args, b, r, start, err)
 	return r, err
 }
 
@@ -198,14 +198,14 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	b, q, nargs, err := c.plan(ctx, query, args, opQuery)
 	var rows driver.Rows
 	if err == nil {
-		rows, b, err = c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
-		err = c.shield(err)
+		rows, b, err = c.query(ctx, b, query, q, nargs) // retry, ErrReadOnly, roRows
+		err = c.hideBadConn(err)
 	}
-	c.observe(ctx, OpQuery, query, q, args, b, nil, start, err) // hook.go
+	c.observe(ctx, OpQuery, query, q, args, b, nil, start, err)
 	if err != nil {
 		return nil, err
 	}
-	if b == c.primary && c.tx == nil && c.c.prof.WritePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).Read {
+	if b == c.primary && c.tx == nil && c.connector.prof.WritePos != "" && c.connector.ryw(ctx) != RYWOff && !c.connector.classify(query).Read {
 		// A write through Query (INSERT … RETURNING) commits when its rows
 		// are read: record the position once they are closed.
 		return &closeHookRows{fwdRows: fwdRows{rows}, closed: func() { c.noteWrite(ctx, b) }}, nil
@@ -220,7 +220,7 @@ func (c *conn) plan(ctx context.Context, query string, args []driver.NamedValue,
 	if err != nil {
 		return nil, "", nil, err
 	}
-	q, nargs, err := c.c.rewrite(query, args)
+	q, nargs, err := c.connector.rewrite(query, args)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -234,7 +234,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, err
 	}
-	rw, err := c.c.cache.Get(query)
+	rw, err := c.connector.cache.Get(query)
 	native := query
 	if err == nil {
 		native = rw.Query
@@ -243,13 +243,13 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		// backend judge it, as it would without aiodb.
 		rw = nil
 	}
-	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
+	si, b, err := c.prepare(ctx, b, native) // retry, ErrReadOnly
 	c.txCheck(b, err)
 	err = c.primaryLost(ctx, b, err, false)
 	if err != nil {
-		return nil, c.shield(err)
+		return nil, c.hideBadConn(err)
 	}
-	return &stmt{c: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx), reason: c.rt.reason}, nil
+	return &stmt{conn: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx), reason: c.rt.reason}, nil
 }
 
 // Prepare is PrepareContext without a context.
@@ -270,7 +270,7 @@ func (c *conn) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.shield(b.ping(ctx))
+	return c.hideBadConn(b.ping(ctx))
 }
 
 // CheckNamedValue forwards to the backend connections' checker; without one
@@ -282,10 +282,10 @@ func (c *conn) Ping(ctx context.Context) error {
 // connection opens its primary session to learn it; if the primary cannot
 // be reached then, database/sql's default converter runs.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	ck := c.c.checker.Load()
+	ck := c.connector.checker.Load()
 	if ck == nil {
 		if _, err := c.primaryConn(context.Background()); err == nil {
-			ck = c.c.checker.Load()
+			ck = c.connector.checker.Load()
 		}
 	}
 	if ck != nil && *ck != nil {
@@ -302,7 +302,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	if c.tx != nil {
 		return driver.ErrBadConn
 	}
-	if w, err := c.c.router.writer(); c.primary != nil && (err != nil || c.primary.node != w) {
+	if w, err := c.connector.router.writer(); c.primary != nil && (err != nil || c.primary.node != w) {
 		c.primary.Close()
 		c.primary = nil
 	}

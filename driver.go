@@ -99,60 +99,6 @@ func NewConnector(dsn string) (driver.Connector, error) {
 	return newConnector(cfg)
 }
 
-// ApplyPool applies the DSN's pool options (aiodb_maxsize, aiodb_minsize) to
-// db; Open does this itself, and so should code that calls sql.Open.
-func (c *Config) ApplyPool(db *sql.DB) {
-	if c.Options.MaxOpen > 0 {
-		db.SetMaxOpenConns(c.Options.MaxOpen)
-	}
-	if c.Options.MinIdle >= 0 {
-		db.SetMaxIdleConns(c.Options.MinIdle)
-	}
-}
-
-// node is one server of a connector: the primary or a replica.
-type node struct {
-	Node
-	primary bool
-	flavor  Dialect // the SQL dialect of the server (for ODBC, the one behind it)
-	backend driver.Connector
-	health  nodeHealth
-	// host, port and database are the node's address, for hooks (hook.go).
-	host     string
-	port     int
-	database string
-	// settings caches the answers of setting, by query.
-	settings sync.Map
-	// replayed is the newest replication position the node is known to
-	// have replayed (consistency.go).
-	replayed watermark
-	// stmtCache is how many statements each session on the node caches
-	// (stmtCacheSize); 0: none.
-	stmtCache int
-}
-
-// setting reports whether the server answers q, a query about a setting
-// that cannot change while the server runs, with a non-zero number. It
-// asks on b once per node. When the server cannot be asked it reports
-// true, uncached: its callers fail closed.
-func (n *node) setting(b *bconn, q string) bool {
-	if v, ok := n.settings.Load(q); ok {
-		return v.(bool)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
-	defer cancel()
-	row, err := queryRow(ctx, b, q)
-	if err != nil || len(row) != 1 {
-		return true
-	}
-	f, ok := floatValue(row[0])
-	if !ok {
-		return true
-	}
-	n.settings.Store(q, f != 0)
-	return f != 0
-}
-
 // connector is the parsed DSN and the state every connection of one *sql.DB
 // shares: backend connectors, the rewrite cache, replica health.
 type connector struct {
@@ -186,6 +132,10 @@ func profileFor(cfg *Config) backend.Profile {
 	return backend.ProfileFor(cfg.Dialect, backend.Settings{NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes, ODBCDialect: o.ODBCDialect})
 }
 
+// queryCacheSize is how many statement texts a connector keeps the rewrite
+// and the classification of.
+const queryCacheSize = 1024
+
 func newConnector(cfg *Config) (*connector, error) {
 	c := &connector{cfg: cfg, prof: profileFor(cfg)}
 	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
@@ -211,8 +161,8 @@ func newConnector(cfg *Config) (*connector, error) {
 		}
 		c.replicas = append(c.replicas, n)
 	}
-	c.cache = sqltext.NewRewriteCache(c.prof.Syntax, c.prof.Bind, 1024)
-	c.classes = sqltext.NewCache(1024, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.Syntax) })
+	c.cache = sqltext.NewRewriteCache(c.prof.Syntax, c.prof.Bind, queryCacheSize)
+	c.classes = sqltext.NewCache(queryCacheSize, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.Syntax) })
 	c.router = newRouter(c)
 	return c, nil
 }
@@ -226,7 +176,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := c.keepMemDB(ctx); err != nil {
 		return nil, err
 	}
-	return &conn{c: c}, nil
+	return &conn{connector: c}, nil
 }
 
 // newBconn wraps raw, a backend connection to n, and keeps its argument
@@ -257,15 +207,6 @@ func (c *connector) keepMemDB(ctx context.Context) error {
 	}
 	c.memKeeper = k
 	return nil
-}
-
-// connectError wraps a failed dial with the node's redacted URL. It is never
-// driver.ErrBadConn, which Connect must not return.
-func (n *node) connectError(err error) error {
-	if errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("aiodb: connect %s: %v", n.URL, err)
-	}
-	return fmt.Errorf("aiodb: connect %s: %w", n.URL, err)
 }
 
 // Driver returns the aiodb driver.

@@ -224,7 +224,7 @@ func (c *connector) addHooks(hs ...Hook) {
 // clock.
 func (c *conn) track(r Reason) time.Time {
 	c.rt.reason, c.rt.retries = r, nil
-	if c.c.hooks.Load() == nil {
+	if c.connector.hooks.Load() == nil {
 		return time.Time{}
 	}
 	return time.Now()
@@ -235,11 +235,11 @@ func (c *conn) track(r Reason) time.Time {
 // driver.ErrSkip is not reported: nothing ran, and database/sql runs the
 // statement again through a prepared statement, which is.
 func (c *conn) observe(ctx context.Context, op Op, query, native string, args []driver.NamedValue, b *bconn, res driver.Result, start time.Time, err error) {
-	hs := c.c.hooks.Load()
+	hs := c.connector.hooks.Load()
 	if hs == nil || err == driver.ErrSkip || start.IsZero() { // zero: started before the first hook was added
 		return
 	}
-	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.c.cfg.Dialect, Database: c.c.primary.database,
+	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.connector.cfg.Dialect, Database: c.connector.primary.database,
 		Reason: c.rt.reason, Retries: c.rt.retries, Start: start, Duration: time.Since(start), RowsAffected: -1, Err: err}
 	switch op {
 	case OpBegin:
@@ -249,12 +249,12 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	case OpRollback:
 		e.Operation = "ROLLBACK"
 	default:
-		e.Operation = operationName(c.c.classify(query).Kind)
+		e.Operation = operationName(c.connector.classify(query).Kind)
 	}
 	if b != nil {
 		e.Node = b.node.info()
 	}
-	if de, ok := backend.ErrorOf(err, c.c.prof.Syntax.Dialect); ok {
+	if de, ok := backend.ErrorOf(err, c.connector.prof.Syntax.Dialect); ok {
 		e.Code = de.Code()
 	}
 	if res != nil && err == nil {
@@ -291,10 +291,6 @@ func operationName(kind string) string {
 		return ""
 	}
 	return kind
-}
-
-func (n *node) info() NodeInfo {
-	return NodeInfo{URL: n.URL, Primary: n.primary, Host: n.host, Port: n.port}
 }
 
 // address returns the host, port and database name of a node's redacted

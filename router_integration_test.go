@@ -994,7 +994,7 @@ func TestReplicaSQLiteLayerTwo(t *testing.T) {
 				return fmt.Errorf("not a replica session")
 			}
 			_, err = b.exec(context.Background(), "INSERT INTO t VALUES (3)", nil)
-			return c.c.router.done(b, err)
+			return c.connector.router.recordOutcome(b, err)
 		})
 		sc.Close()
 		if !errors.Is(err, ErrReadOnly) {

@@ -1288,7 +1288,7 @@ func TestReplicaClosedSessionReopened(t *testing.T) {
 	}
 	sc.Raw(func(dc any) error {
 		c := dc.(*conn)
-		c.ro[c.c.replicas[0]].Conn.(*rtConn).closed = true
+		c.ro[c.connector.replicas[0]].Conn.(*rtConn).closed = true
 		return nil
 	})
 	sc.Close()

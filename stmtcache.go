@@ -214,7 +214,7 @@ func (b *bconn) staleStmt(s *cachedStmt, err error) bool {
 // failedStmt handles the error of a cached statement: when the session
 // failed, its statements are dropped, never to be used again.
 func (b *bconn) failedStmt(err error) error {
-	err = b.note(err)
+	err = b.recordBadConn(err)
 	if err != nil && (b.broken || backend.LinkFailure(err) || !b.valid()) {
 		b.stmts.clear()
 	}
@@ -227,7 +227,7 @@ func (b *bconn) execCached(ctx context.Context, query string, args []driver.Name
 	for retried := false; ; retried = true {
 		s, err := b.stmt(ctx, query)
 		if s == nil {
-			return nil, err != nil, b.note(err)
+			return nil, err != nil, b.recordBadConn(err)
 		}
 		r, err := s.execer.ExecContext(ctx, args)
 		if err != nil && b.staleStmt(s, err) && !retried {
@@ -243,7 +243,7 @@ func (b *bconn) queryCached(ctx context.Context, query string, args []driver.Nam
 	for retried := false; ; retried = true {
 		s, err := b.stmt(ctx, query)
 		if s == nil {
-			return nil, err != nil, b.note(err)
+			return nil, err != nil, b.recordBadConn(err)
 		}
 		rows, err := s.queryer.QueryContext(ctx, args)
 		if err == nil {

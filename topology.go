@@ -64,7 +64,7 @@ func CheckTopology(ctx context.Context, cfg *Config) (*Topology, error) {
 
 	// Lag, by the health checker's own measurement (lag.go), on the
 	// connections just opened; the prober closes them.
-	p := &prober{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
+	p := &checker{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
 	defer p.close()
 	if len(c.replicas) > 0 && conns[0] != nil {
 		start := time.Now() // as in a health check round: lag counts from before the primary's position

@@ -87,7 +87,7 @@ const (
 
 // txStack is the transaction state of one connection.
 type txStack struct {
-	c        *conn
+	conn     *conn
 	b        *bconn    // the node the transaction began on; it never moves
 	root     driver.Tx // the backend transaction
 	iso      driver.IsolationLevel
@@ -140,7 +140,7 @@ func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *
 	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
 		// database/sql is about to roll the transaction back (its context
 		// is done); do it now rather than nest in it.
-		st.reap(0)
+		st.rollbackExpired(0)
 	}
 	if st := c.managed(); st != nil {
 		c.rt.reason = ReasonTransaction
@@ -156,9 +156,9 @@ func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *
 	}
 	t, err := b.begin(ctx, opts)
 	if err != nil {
-		return nil, b, c.c.router.done(b, err)
+		return nil, b, c.connector.router.recordOutcome(b, err)
 	}
-	st := &txStack{c: c, b: b, root: t, iso: opts.Isolation}
+	st := &txStack{conn: c, b: b, root: t, iso: opts.Isolation}
 	if b.rollbacks != nil {
 		st.rollbacksAt = b.rollbacks.Load()
 	}
@@ -186,9 +186,9 @@ func (c *conn) managed() *txStack {
 	return st
 }
 
-// shield keeps driver.ErrBadConn from database/sql while the connection
+// hideBadConn keeps driver.ErrBadConn from database/sql while the connection
 // manages a transaction: see notBadConn. Statement paths call it.
-func (c *conn) shield(err error) error {
+func (c *conn) hideBadConn(err error) error {
 	if c.tx == nil {
 		return err
 	}
@@ -199,8 +199,8 @@ func (c *conn) shield(err error) error {
 // error with the same message that is not. database/sql answers ErrBadConn
 // from an operation on a *sql.Conn by closing it, and closing waits until
 // every *sql.Tx of the connection has ended; when the goroutine that would
-// end them is the one waiting, it never returns (research B1.3, B6). The
-// backend connection is already marked broken (bconn.note), so the pool
+// end them is the one waiting, it never returns. The
+// backend connection is already marked broken (bconn.recordBadConn), so the pool
 // drops it once the *sql.Conn is released.
 func notBadConn(err error) error {
 	if err == nil || !errors.Is(err, driver.ErrBadConn) {
@@ -227,7 +227,7 @@ func (st *txStack) endedErr() error {
 // nest opens a savepoint level. Options that cannot hold inside the running
 // transaction are refused before any SQL is sent.
 func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	prof := st.c.c.prof
+	prof := st.conn.connector.prof
 	switch {
 	case st.ended:
 		return nil, st.endedErr()
@@ -243,7 +243,7 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := st.reap(1); err != nil {
+	if err := st.rollbackExpired(1); err != nil {
 		return nil, err
 	}
 	parent := st.open[st.depth()]
@@ -298,7 +298,7 @@ func (st *txStack) check(err error) {
 	}
 	if st.endedBy(err) {
 		st.lost = err
-		st.c.c.router.debug("transaction lost", "node", st.b.node.URL, "err", st.b.node.redact(err))
+		st.conn.connector.router.debug("transaction lost", "node", st.b.node.URL, "err", st.b.node.redact(err))
 	}
 }
 
@@ -335,11 +335,11 @@ func (st *txStack) lostErr(what string) error {
 	return fmt.Errorf("%w: %s: the server ended the transaction: %w", ErrTxAborted, what, st.lost)
 }
 
-// reap rolls back the outermost open level at depth ≥ from whose BeginTx
+// rollbackExpired rolls back the outermost open level at depth ≥ from whose BeginTx
 // context is done, with every level above it: database/sql is about to
-// roll it back anyway. Reaping the top level ends the transaction, which
+// roll it back anyway. Rolling back the top level ends the transaction, which
 // the error returned reports.
-func (st *txStack) reap(from int) error {
+func (st *txStack) rollbackExpired(from int) error {
 	for _, lv := range st.open[min(from, len(st.open)):] {
 		if lv.ctx.Err() == nil {
 			continue
@@ -357,9 +357,9 @@ func (st *txStack) reap(from int) error {
 	return nil
 }
 
-// settle records that database/sql has called Commit or Rollback of lv,
+// markEnded records that database/sql has called Commit or Rollback of lv,
 // which releases its *sql.Tx's hold on the *sql.Conn.
-func (st *txStack) settle(lv *txLevel) {
+func (st *txStack) markEnded(lv *txLevel) {
 	if lv.settled {
 		return
 	}
@@ -370,10 +370,10 @@ func (st *txStack) settle(lv *txLevel) {
 	}
 }
 
-// finish is the last step of Commit and Rollback: errors at depth ≥ 1, and
+// endErr is the last step of Commit and Rollback: errors at depth ≥ 1, and
 // at depth 0 while another *sql.Tx of the connection is open, lose their
 // driver.ErrBadConn identity.
-func (lv *txLevel) finish(err error) error {
+func (lv *txLevel) endErr(err error) error {
 	if lv.depth > 0 || len(lv.st.handles) > 0 {
 		return notBadConn(err)
 	}
@@ -382,14 +382,14 @@ func (lv *txLevel) finish(err error) error {
 
 // Commit commits the top level or releases a savepoint.
 func (lv *txLevel) Commit() error {
-	c := lv.st.c
+	c := lv.st.conn
 	start := c.track(ReasonTransaction)
-	lv.st.settle(lv)
+	lv.st.markEnded(lv)
 	err := lv.commit()
 	if err == nil && lv.depth == 0 && !lv.readOnly {
 		c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
 	}
-	err = lv.finish(err)
+	err = lv.endErr(err)
 	c.observe(lv.ctx, OpCommit, "", "", nil, lv.st.b, nil, start, err) // hook.go
 	return err
 }
@@ -406,7 +406,7 @@ func (lv *txLevel) commit() error {
 		lv.rollback()
 		return fmt.Errorf("%w: %w", ErrTxRolledBack, st.lostErr("commit of "+lv.String()))
 	}
-	reapErr := st.reap(lv.depth + 1)
+	reapErr := st.rollbackExpired(lv.depth + 1)
 	switch {
 	case lv.depth < st.depth():
 		child := st.open[lv.depth+1]
@@ -426,7 +426,7 @@ func (lv *txLevel) commit() error {
 // Rollback rolls back the top level or rolls back to a savepoint. A level
 // aiodb already rolled back because its context was done reports success.
 func (lv *txLevel) Rollback() error {
-	c := lv.st.c
+	c := lv.st.conn
 	start := c.track(ReasonTransaction)
 	err := lv.rollbackLevel()
 	c.observe(lv.ctx, OpRollback, "", "", nil, lv.st.b, nil, start, err) // hook.go
@@ -435,14 +435,14 @@ func (lv *txLevel) Rollback() error {
 
 // rollbackLevel is Rollback.
 func (lv *txLevel) rollbackLevel() error {
-	lv.st.settle(lv)
+	lv.st.markEnded(lv)
 	if lv.done {
 		if lv.reaped {
 			return nil
 		}
 		return fmt.Errorf("%w: rollback of %s", ErrTxDone, lv)
 	}
-	return lv.finish(lv.rollback())
+	return lv.endErr(lv.rollback())
 }
 
 // rollback undoes lv and every level above it. In a transaction the
@@ -453,7 +453,7 @@ func (lv *txLevel) rollback() error {
 	st := lv.st
 	if lv.depth == 0 {
 		st.end()
-		err := st.b.note(st.root.Rollback())
+		err := st.b.recordBadConn(st.root.Rollback())
 		if st.lost != nil {
 			return nil
 		}
@@ -477,9 +477,9 @@ func (lv *txLevel) rollback() error {
 func (st *txStack) commitTop() error {
 	st.end()
 	if st.poisoned != nil {
-		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.note(st.root.Rollback()))
+		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.recordBadConn(st.root.Rollback()))
 	}
-	err := st.b.note(st.root.Commit())
+	err := st.b.recordBadConn(st.root.Commit())
 	if err != nil && nodeFailure(st.b, err) {
 		// Sent, but the answer was lost: it may have committed.
 		err = fmt.Errorf("%w: the connection to %s broke during COMMIT: %w", ErrOutcomeUnknown, st.b.node.URL, err)
@@ -508,8 +508,8 @@ func (st *txStack) end() {
 
 // detach makes the connection forget the stack.
 func (st *txStack) detach() {
-	if st.c.tx == st {
-		st.c.tx = nil
+	if st.conn.tx == st {
+		st.conn.tx = nil
 	}
 }
 
@@ -534,7 +534,7 @@ func (lv *txLevel) name() string {
 // any statement once the transaction has ended under a still open nested
 // *sql.Tx, raw transaction control on every backend and, on MySQL/MariaDB
 // inside a savepoint, statements that implicitly commit. It rolls back the
-// levels whose context is done first (see reap).
+// levels whose context is done first (see rollbackExpired).
 func (st *txStack) guard(query string) error {
 	if st.ended {
 		return st.endedErr()
@@ -542,14 +542,14 @@ func (st *txStack) guard(query string) error {
 	if st.lost != nil {
 		return st.lostErr("statement refused, nothing sent")
 	}
-	info := st.c.c.classify(query)
+	info := st.conn.connector.classify(query)
 	if info.TxControl && !st.rawSavepoint(info.Kind, query) {
 		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.Kind)
 	}
-	if err := st.reap(0); err != nil {
+	if err := st.rollbackExpired(0); err != nil {
 		return notBadConn(err)
 	}
-	if info.ImplicitCommit && st.depth() > 0 && st.c.c.prof.Syntax.Dialect == MySQL {
+	if info.ImplicitCommit && st.depth() > 0 && st.conn.connector.prof.Syntax.Dialect == MySQL {
 		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.Kind, st.open[st.depth()])
 	}
 	return nil
@@ -578,7 +578,7 @@ func (c *conn) txGuard(query string) error {
 // interleave) and only for a name aiodb does not generate (sp_N). GORM and
 // bun nest transactions this way.
 func (st *txStack) rawSavepoint(kind, query string) bool {
-	if !st.c.c.cfg.Options.RawSavepoints || st.depth() > 0 {
+	if !st.conn.connector.cfg.Options.RawSavepoints || st.depth() > 0 {
 		return false
 	}
 	switch kind {

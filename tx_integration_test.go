@@ -17,9 +17,8 @@ import (
 	"time"
 )
 
-// Integration tests of nested transactions against real servers: the
-// scenario table of the research (shared/research/placeholders_savepoints.md
-// Part B5, S1…S30; S4 is the three-level commit S5 refers to) and the
+// Integration tests of nested transactions against real servers: a table of
+// scenarios (S1…S30; S4 is the three-level commit S5 refers to) and the
 // failure modes around it. Every scenario runs on its own table and its own
 // *sql.Conn and checks the final table state through the backend driver
 // opened directly on the same server (backend.openRaw), so through another
@@ -175,7 +174,7 @@ func (e *nestedEnv) ok(what string, err error) {
 }
 
 // fails checks that err is an error, is each of want, and is not
-// driver.ErrBadConn (the deadlock of research B6).
+// driver.ErrBadConn (database/sql would deadlock closing the *sql.Conn: see notBadConn).
 func (e *nestedEnv) fails(what string, err error, want ...error) {
 	e.Helper()
 	if err == nil {
@@ -271,7 +270,7 @@ func (e *nestedEnv) noSavepoints(names ...string) {
 	}
 }
 
-// nestedScenario is one row of the research table.
+// nestedScenario is one row of the scenario table.
 type nestedScenario struct {
 	id   string
 	doc  string
@@ -279,7 +278,7 @@ type nestedScenario struct {
 	run  func(e *nestedEnv)             // the steps; it checks the final state itself
 }
 
-// nestedScenarios is research table B5. The SQL each row sends is in
+// nestedScenarios is the scenario table. The SQL each row sends is in
 // tx_test.go; here the servers' answers and the final table state count.
 var nestedScenarios = []nestedScenario{
 	{id: "S1", doc: "inner commit, outer commit", run: func(e *nestedEnv) {
@@ -761,7 +760,7 @@ var nestedScenarios = []nestedScenario{
 	}},
 }
 
-// TestNestedScenarios runs the research table on every backend.
+// TestNestedScenarios runs the scenario table on every backend.
 func TestNestedScenarios(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)

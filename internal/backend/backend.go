@@ -23,17 +23,6 @@ import (
 	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
-// Dialect is the SQL dialect of a node (the root package's Dialect).
-type Dialect = sqltext.Dialect
-
-// The dialects, as in the root package.
-const (
-	PostgreSQL = sqltext.PostgreSQL
-	MySQL      = sqltext.MySQL
-	SQLite     = sqltext.SQLite
-	ODBC       = sqltext.ODBC
-)
-
 // Profile is what aiodb knows about the SQL a backend speaks.
 type Profile struct {
 	Syntax   sqltext.Syntax    // how the server lexes SQL
@@ -61,31 +50,31 @@ type Profile struct {
 
 // Settings are the DSN options that change a backend's profile.
 type Settings struct {
-	NoBackslashEscapes bool    // MySQL sql_mode NO_BACKSLASH_ESCAPES
-	ANSIQuotes         bool    // MySQL sql_mode ANSI_QUOTES
-	ODBCDialect        Dialect // the server behind an ODBC driver; ODBC for ANSI rules
+	NoBackslashEscapes bool            // MySQL sql_mode NO_BACKSLASH_ESCAPES
+	ANSIQuotes         bool            // MySQL sql_mode ANSI_QUOTES
+	ODBCDialect        sqltext.Dialect // the server behind an ODBC driver; ODBC for ANSI rules
 }
 
 // ProfileFor returns the profile of a backend of dialect d.
-func ProfileFor(d Dialect, s Settings) Profile {
+func ProfileFor(d sqltext.Dialect, s Settings) Profile {
 	switch d {
-	case PostgreSQL:
-		return Profile{Syntax: sqltext.Syntax{Dialect: PostgreSQL}, Bind: sqltext.BindDollar, PgxOptions: true, Checker: pgChecker,
+	case sqltext.PostgreSQL:
+		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.PostgreSQL}, Bind: sqltext.BindDollar, PgxOptions: true, Checker: pgChecker,
 			ReadOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", Savepoints: true, ScopedReadOnly: true,
 			State:    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')",
 			WritePos: pgWritePos, ReplayedPos: pgReplayedPos}
-	case MySQL:
-		return Profile{Syntax: sqltext.Syntax{Dialect: MySQL, NoBackslashEscapes: s.NoBackslashEscapes, ANSIQuotes: s.ANSIQuotes},
+	case sqltext.MySQL:
+		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.MySQL, NoBackslashEscapes: s.NoBackslashEscapes, ANSIQuotes: s.ANSIQuotes},
 			Bind: sqltext.BindQuestion, ReadOnly: "SET SESSION TRANSACTION READ ONLY", Savepoints: true,
 			State:    "SELECT @@global.read_only, @@version",
 			WritePos: mysqlWritePos, ReplayedPos: mysqlReplayedPos}
-	case SQLite:
-		return Profile{Syntax: sqltext.Syntax{Dialect: SQLite}, Bind: sqltext.BindQuestionN, ReadOnly: "PRAGMA query_only = ON", Savepoints: true,
+	case sqltext.SQLite:
+		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.SQLite}, Bind: sqltext.BindQuestionN, ReadOnly: "PRAGMA query_only = ON", Savepoints: true,
 			State: "SELECT NULL, 'SQLite ' || sqlite_version()"}
 	}
 	// ODBC: lex as the server behind it does, bind with ?.
-	if s.ODBCDialect == ODBC {
-		return Profile{Syntax: sqltext.Syntax{Dialect: ODBC}, Bind: sqltext.BindQuestion}
+	if s.ODBCDialect == sqltext.ODBC {
+		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.ODBC}, Bind: sqltext.BindQuestion}
 	}
 	p := ProfileFor(s.ODBCDialect, s)
 	p.Bind, p.PgxOptions, p.Checker = sqltext.BindQuestion, false, nil
@@ -142,21 +131,21 @@ func (c DSNConnector) Driver() driver.Driver { return c.Drv }
 // Connector makes the backend driver's connector for one node, from the
 // DSN its driver takes. memDB names the shared in-memory SQLite database of
 // an empty SQLite path. A parse error quotes dsn: the caller redacts it.
-func Connector(d Dialect, dsn, memDB string) (driver.Connector, error) {
+func Connector(d sqltext.Dialect, dsn, memDB string) (driver.Connector, error) {
 	switch d {
-	case PostgreSQL:
+	case sqltext.PostgreSQL:
 		cc, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, err
 		}
 		return stdlib.GetConnector(*cc), nil
-	case MySQL:
+	case sqltext.MySQL:
 		mc, err := parseMySQLDSN(dsn)
 		if err != nil {
 			return nil, err
 		}
 		return mysql.NewConnector(mc)
-	case SQLite:
+	case sqltext.SQLite:
 		if dsn[0] == '?' {
 			// The memdb VFS shares one database between the connections that name it.
 			dsn = "file:/" + memDB + "?vfs=memdb&" + dsn[1:]
@@ -193,11 +182,11 @@ func MySQLLocation(dsn string) *time.Location {
 // driver DSN is dsn, may keep a statement cache: SQLite, and MySQL/MariaDB
 // without interpolateParams=true (whose statements already take one round
 // trip).
-func CachesStatements(d Dialect, dsn string) bool {
+func CachesStatements(d sqltext.Dialect, dsn string) bool {
 	switch d {
-	case SQLite:
+	case sqltext.SQLite:
 		return true
-	case MySQL:
+	case sqltext.MySQL:
 		mc, err := parseMySQLDSN(dsn)
 		return err == nil && !mc.InterpolateParams
 	}

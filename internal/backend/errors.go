@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"syscall"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // What a failed statement means. A backend error is read once into an
@@ -17,10 +19,10 @@ import (
 
 // Error is what aiodb reads of an error a database server raised.
 type Error struct {
-	Flavor Dialect // whose rules apply: the server behind an ODBC driver, or ODBC for "ansi"
-	State  string  // SQLSTATE, "" when the driver does not say
-	Number int     // MySQL error number, SQLite extended result code, ODBC native error
-	Fatal  bool    // PostgreSQL: the server ends the session (FATAL, PANIC)
+	Flavor sqltext.Dialect // whose rules apply: the server behind an ODBC driver, or ODBC for "ansi"
+	State  string          // SQLSTATE, "" when the driver does not say
+	Number int             // MySQL error number, SQLite extended result code, ODBC native error
+	Fatal  bool            // PostgreSQL: the server ends the session (FATAL, PANIC)
 	Msg    string
 }
 
@@ -29,7 +31,7 @@ var odbcErrorOf func(err error) (Error, bool)
 
 // ErrorOf reads the server error in err's chain, if there is one. flavor
 // is the server behind an ODBC connection.
-func ErrorOf(err error, flavor Dialect) (Error, bool) {
+func ErrorOf(err error, flavor sqltext.Dialect) (Error, bool) {
 	if e, ok := pgErrorOf(err); ok {
 		return e, true
 	}
@@ -53,11 +55,11 @@ func ErrorOf(err error, flavor Dialect) (Error, bool) {
 // statement.
 func (e Error) NodeFailure() bool {
 	switch e.Flavor {
-	case PostgreSQL:
+	case sqltext.PostgreSQL:
 		return pgNodeFailure(e)
-	case MySQL:
+	case sqltext.MySQL:
 		return mysqlNodeFailure(e)
-	case SQLite:
+	case sqltext.SQLite:
 		return false // a local file: nothing to fail over from
 	}
 	return e.ClassIs("08") // SQL standard: connection exception
@@ -67,11 +69,11 @@ func (e Error) NodeFailure() bool {
 // transaction or server is read-only.
 func (e Error) ReadOnly() bool {
 	switch e.Flavor {
-	case PostgreSQL:
+	case sqltext.PostgreSQL:
 		return e.State == "25006"
-	case MySQL:
+	case sqltext.MySQL:
 		return mysqlReadOnly(e)
-	case SQLite:
+	case sqltext.SQLite:
 		return e.Number&0xff == SQLiteReadOnly
 	}
 	return e.State == "25006"
@@ -82,9 +84,9 @@ func (e Error) ReadOnly() bool {
 // on the same session decides (a server setting).
 func (e Error) TxEnded() (ended bool, check string) {
 	switch e.Flavor {
-	case MySQL:
+	case sqltext.MySQL:
 		return mysqlTxEnded(e)
-	case PostgreSQL, SQLite:
+	case sqltext.PostgreSQL, sqltext.SQLite:
 		// PostgreSQL aborts to the savepoint (ROLLBACK TO recovers);
 		// SQLite's own rollbacks are seen by its rollback hook.
 		return false, ""
@@ -107,14 +109,14 @@ func LinkFailure(err error) bool {
 // ServerError reports whether err is a statement error from a server that
 // answered, as opposed to a node that could not.
 func ServerError(err error) bool {
-	_, ok := ErrorOf(err, ODBC)
+	_, ok := ErrorOf(err, sqltext.ODBC)
 	return ok
 }
 
 // Code is the error code an event reports: the SQLSTATE on PostgreSQL (and
 // ODBC when the driver gives one), the error number otherwise.
 func (e Error) Code() string {
-	if e.State != "" && e.Flavor != MySQL {
+	if e.State != "" && e.Flavor != sqltext.MySQL {
 		return e.State
 	}
 	return strconv.Itoa(e.Number)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // MySQL's and MariaDB's rules: what their errors mean to routing and
@@ -42,7 +44,7 @@ func MySQLErrorOf(err error) (Error, bool) {
 	if !errors.As(err, &me) {
 		return Error{}, false
 	}
-	return Error{Flavor: MySQL, State: string(me.SQLState[:]), Number: int(me.Number), Msg: me.Message}, true
+	return Error{Flavor: sqltext.MySQL, State: string(me.SQLState[:]), Number: int(me.Number), Msg: me.Message}, true
 }
 
 // mysqlNodeFailure: too many connections, server shutdown, an aborted or

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // PostgreSQL's rules: what its errors mean to routing and transactions.
@@ -17,7 +19,7 @@ func pgErrorOf(err error) (Error, bool) {
 	if !errors.As(err, &pe) {
 		return Error{}, false
 	}
-	return Error{Flavor: PostgreSQL, State: pe.Code, Fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", Msg: pe.Message}, true
+	return Error{Flavor: sqltext.PostgreSQL, State: pe.Code, Fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", Msg: pe.Message}, true
 }
 
 // pgNodeFailure: the server ends the session (FATAL: shutdown, terminated

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"modernc.org/sqlite"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // SQLite's rules: what its errors mean to routing and transactions.
@@ -24,7 +26,7 @@ func SQLiteErrorOf(err error) (Error, bool) {
 	if !errors.As(err, &se) {
 		return Error{}, false
 	}
-	return Error{Flavor: SQLite, Number: se.Code(), Msg: se.Error()}, true
+	return Error{Flavor: sqltext.SQLite, Number: se.Code(), Msg: se.Error()}, true
 }
 
 // sqliteRollbackHook is modernc's connection method that registers a

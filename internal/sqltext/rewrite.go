@@ -300,7 +300,7 @@ func emit(query string, marks []mark, style srcStyle, bind BindStyle, numInput i
 	if style == styleQ || style == stylePct {
 		numInput = seq
 	}
-	r := &Rewrite{Query: w.finish(), NumInput: numInput, Misread: numInput > 0 && bind != BindDollar && style != stylePct}
+	r := &Rewrite{Query: w.query(), NumInput: numInput, Misread: numInput > 0 && bind != BindDollar && style != stylePct}
 	if w.order != nil && !identity(w.order, numInput) {
 		r.Order = w.order
 	}
@@ -387,8 +387,8 @@ func (w *emitter) literal(m mark, s string) {
 	}
 }
 
-// finish returns the native query.
-func (w *emitter) finish() string {
+// query returns the native query.
+func (w *emitter) query() string {
 	if w.b.Cap() == 0 {
 		return w.src
 	}
