@@ -5,9 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // conn is one aiodb connection: a primary backend connection, the replica
@@ -350,37 +349,103 @@ func (c *conn) dropRO(n *node) error {
 	return b.Close()
 }
 
-// rewrite maps a query and its arguments to the backend's native form. A
-// query without arguments is returned verbatim (unless its backend would
-// misread its placeholders: sqltext.RewriteCache.Argless), and so is one whose pgx
-// options include a QueryRewriter (pgx.NamedArgs), which owns the text.
-func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
-	lead, rewriter := c.prof.Options(args)
-	if len(args) == lead || rewriter {
-		if len(args) == 0 && c.prof.Bind != sqltext.BindDollar {
-			if err := c.cache.Argless(query); err != nil {
-				return "", nil, err
-			}
-		}
-		return query, args, nil
-	}
-	rw, err := c.cache.Get(query)
-	if err != nil {
-		return "", nil, err
-	}
-	nargs, err := bindArgs(rw, args, lead)
-	return rw.Query, nargs, err
+// BeginTx starts the top-level transaction on the node the context routes
+// to, or, when one is already open, a savepoint inside it.
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	start := c.track(0)
+	tx, b, err := c.beginTx(ctx, opts)
+	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err) // hook.go
+	return tx, err
 }
 
-// bindArgs maps args through rw, keeping the first lead arguments (backend
-// options) in front, untouched and uncounted.
-func bindArgs(rw *sqltext.Rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
-	if lead == 0 {
-		return rw.Args(args)
+// beginTx is BeginTx; it also returns the connection the transaction runs
+// on, nil when none was sent anything.
+func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *bconn, error) {
+	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
+		// database/sql is about to roll the transaction back (its context
+		// is done); do it now rather than nest in it.
+		st.rollbackExpired(0)
 	}
-	nargs, err := rw.Args(args[lead:])
-	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
-		return args, err
+	if st := c.managed(); st != nil {
+		c.rt.reason = ReasonTransaction
+		tx, err := st.nest(ctx, opts)
+		if err != nil {
+			return nil, st.b, notBadConn(err)
+		}
+		return tx, st.b, nil
 	}
-	return append(args[:lead:lead], nargs...), nil
+	b, err := c.routeBegin(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := b.begin(ctx, opts)
+	if err != nil {
+		return nil, b, c.connector.router.recordOutcome(b, err)
+	}
+	st := &txStack{conn: c, b: b, root: t, iso: opts.Isolation}
+	if b.rollbacks != nil {
+		st.rollbacksAt = b.rollbacks.Load()
+	}
+	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
+	st.open = append(st.openBuf[:0], top)
+	st.handles = append(st.handleBuf[:0], top)
+	c.tx = st
+	return top, b, nil
+}
+
+// managed returns the transaction stack the connection's statements run
+// in, or nil. A stack whose top level has ended stays attached while
+// database/sql still holds a level of it whose context is live: statements
+// can go through that *sql.Tx, and must be refused rather than autocommit.
+// Levels whose context is done do not hold the stack: database/sql is about
+// to end them from its awaitDone goroutine (that Rollback sends no SQL),
+// and a program must not use a *sql.Tx after its context is done; the
+// backend drivers refuse a statement whose own context is done.
+func (c *conn) managed() *txStack {
+	st := c.tx
+	if st != nil && st.ended && !slices.ContainsFunc(st.handles, func(lv *txLevel) bool { return lv.ctx.Err() == nil }) {
+		c.tx = nil
+		return nil
+	}
+	return st
+}
+
+// hideBadConn keeps driver.ErrBadConn from database/sql while the connection
+// manages a transaction: see notBadConn. Statement paths call it.
+func (c *conn) hideBadConn(err error) error {
+	if c.tx == nil {
+		return err
+	}
+	return notBadConn(err)
+}
+
+// notBadConn returns err, unless it is (or wraps) driver.ErrBadConn: then an
+// error with the same message that is not. database/sql answers ErrBadConn
+// from an operation on a *sql.Conn by closing it, and closing waits until
+// every *sql.Tx of the connection has ended; when the goroutine that would
+// end them is the one waiting, it never returns. The
+// backend connection is already marked broken (bconn.recordBadConn), so the pool
+// drops it once the *sql.Conn is released.
+func notBadConn(err error) error {
+	if err == nil || !errors.Is(err, driver.ErrBadConn) {
+		return err
+	}
+	return fmt.Errorf("aiodb: connection lost inside a transaction: %v", err)
+}
+
+// txCheck records, after a statement on b failed with err, whether the
+// server ended the transaction b runs.
+func (c *conn) txCheck(b *bconn, err error) {
+	if st := c.tx; st != nil && err != nil && st.b == b {
+		st.check(err)
+	}
+}
+
+// txGuard applies guard to a prepared statement's execution, which does not
+// go through route.
+func (c *conn) txGuard(query string) error {
+	if st := c.managed(); st != nil {
+		return st.guard(query)
+	}
+	return nil
 }

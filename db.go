@@ -85,7 +85,7 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	if len(o.hooks) > 0 {
 		c.addHooks(o.hooks...)
 	}
-	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: mysqlLocation(cfg)}
+	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: backend.Location(cfg.Dialect, cfg.Primary.backend)}
 	cfg.ApplyPool(db.sql)
 	if o.maxOpen != nil {
 		db.sql.SetMaxOpenConns(*o.maxOpen)
@@ -100,16 +100,6 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 		}
 	}
 	return db, nil
-}
-
-// mysqlLocation is the location go-sql-driver/mysql would read DATETIME
-// values in (its loc parameter, UTC by default); Records use it to parse
-// the text the driver returns without parseTime.
-func mysqlLocation(cfg *Config) *time.Location {
-	if cfg.Dialect == MySQL {
-		return backend.MySQLLocation(cfg.Primary.backend)
-	}
-	return time.UTC
 }
 
 // DB returns the underlying *sql.DB: the pool the helpers use. Statements

@@ -228,3 +228,38 @@ func (c *connector) Close() error {
 
 // classify classifies a statement with the backend's SQL syntax (cached).
 func (c *connector) classify(query string) sqltext.StmtInfo { return c.classes.Get(query) }
+
+// rewrite maps a query and its arguments to the backend's native form. A
+// query without arguments is returned verbatim (unless its backend would
+// misread its placeholders: sqltext.RewriteCache.Argless), and so is one whose pgx
+// options include a QueryRewriter (pgx.NamedArgs), which owns the text.
+func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
+	lead, rewriter := c.prof.Options(args)
+	if len(args) == lead || rewriter {
+		if len(args) == 0 && c.prof.Bind != sqltext.BindDollar {
+			if err := c.cache.Argless(query); err != nil {
+				return "", nil, err
+			}
+		}
+		return query, args, nil
+	}
+	rw, err := c.cache.Get(query)
+	if err != nil {
+		return "", nil, err
+	}
+	nargs, err := bindArgs(rw, args, lead)
+	return rw.Query, nargs, err
+}
+
+// bindArgs maps args through rw, keeping the first lead arguments (backend
+// options) in front, untouched and uncounted.
+func bindArgs(rw *sqltext.Rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
+	if lead == 0 {
+		return rw.Args(args)
+	}
+	nargs, err := rw.Args(args[lead:])
+	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
+		return args, err
+	}
+	return append(args[:lead:lead], nargs...), nil
+}

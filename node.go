@@ -102,3 +102,11 @@ func (r nodeRole) String() string {
 func (n *node) info() NodeInfo {
 	return NodeInfo{URL: n.URL, Primary: n.primary, Host: n.host, Port: n.port}
 }
+
+// configuredRole is the role the DSN gives n.
+func configuredRole(n *node) string {
+	if n.primary {
+		return "primary"
+	}
+	return "replica"
+}

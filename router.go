@@ -2,7 +2,6 @@ package aiodb
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"math/rand/v2"
@@ -109,14 +108,6 @@ func (r *router) observed(n *node, role nodeRole) {
 	if was != role && was != roleUnknown {
 		r.warn("node role changed", "node", n.URL, "configured", configuredRole(n), "was", was.String(), "now", role.String())
 	}
-}
-
-// configuredRole is the role the DSN gives n.
-func configuredRole(n *node) string {
-	if n.primary {
-		return "primary"
-	}
-	return "replica"
 }
 
 // elect sets the write target from the roles read in the last round:
@@ -448,35 +439,6 @@ func (r *router) warn(msg string, args ...any) {
 	if r.connector.log != nil {
 		r.connector.log.Warn("aiodb: "+msg, args...)
 	}
-}
-
-// NodeStats describes one node of a *sql.DB opened with aiodb.
-type NodeStats struct {
-	URL      string        // redacted
-	Primary  bool          // the DSN's primary (its first URL); false for replicas
-	Writer   bool          // where writes go now: the one node that reports itself writable (with replicas in the DSN)
-	Role     string        // the role the server reported at the last check: "primary", "replica" or "unknown"
-	RoleAt   time.Time     // when Role last changed (zero before the first check)
-	Healthy  bool          // usable: not down and, for a replica with aiodb_max_lag, within it
-	Down     bool          // taken out after a failure: a replica until a probe re-admits it, the primary until a dial succeeds
-	Served   int64         // statements that ran on the node
-	Failures int64         // connection or session failures and failed probes
-	Lag      time.Duration // last measured replication lag (0 when unknown)
-	LagKnown bool          // whether Lag was measured
-	LastErr  string        // the error that took the node out (redacted)
-}
-
-// Stats reports every node of db, which must have been opened with aiodb:
-// the primary first, then the replicas in DSN order. It needs no
-// connection (it works while every server is down), and starts the health
-// checks if no statement has yet (they start with the first statement
-// routed to a replica).
-func Stats(db *sql.DB) ([]NodeStats, error) {
-	d, ok := db.Driver().(Driver)
-	if !ok || d.c == nil {
-		return nil, fmt.Errorf("aiodb: Stats of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
-	}
-	return d.c.router.stats(), nil
 }
 
 func (r *router) stats() []NodeStats {

@@ -169,9 +169,14 @@ func parseMySQLDSN(dsn string) (cfg *mysql.Config, err error) {
 	return mysql.ParseDSN(dsn)
 }
 
-// MySQLLocation is the location go-sql-driver/mysql reads DATETIME values
-// in for the driver DSN dsn (its loc parameter, UTC by default).
-func MySQLLocation(dsn string) *time.Location {
+// Location is the location date and time text of a node of dialect d, whose
+// driver DSN is dsn, is read in: on MySQL, where go-sql-driver/mysql
+// returns DATETIME as text without parseTime, its loc parameter; UTC
+// otherwise and by default.
+func Location(d sqltext.Dialect, dsn string) *time.Location {
+	if d != sqltext.MySQL {
+		return time.UTC
+	}
 	if mc, err := parseMySQLDSN(dsn); err == nil && mc.Loc != nil {
 		return mc.Loc
 	}
