@@ -147,13 +147,8 @@ func (p *checker) primaryPosition() position {
 	if p.noPos {
 		return position{}
 	}
-	var q string
-	switch p.r.connector.prof.Syntax.Dialect {
-	case PostgreSQL:
-		q = "SELECT pg_current_wal_flush_lsn()::text"
-	case MySQL:
-		q = "SELECT @@gtid_binlog_pos"
-	default:
+	q := p.r.connector.prof.PrimaryPos
+	if q == "" {
 		p.noPos = true
 		return position{}
 	}
@@ -249,10 +244,10 @@ func (p *checker) probe(i int, pos position, roundStart time.Time) {
 // at or past the primary's current position has lag 0.
 func (p *checker) measure(ctx context.Context, i int, pos position, roundStart time.Time) (time.Duration, bool, error) {
 	b := p.conns[i]
-	switch p.r.connector.prof.Syntax.Dialect {
-	case PostgreSQL:
+	switch p.r.connector.prof.Lag {
+	case backend.LagPostgres:
 		return p.measurePostgres(ctx, b, pos)
-	case MySQL:
+	case backend.LagMySQL:
 		return p.measureMySQL(ctx, i, b, pos, roundStart)
 	}
 	return 0, true, b.ping(ctx)

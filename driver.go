@@ -193,7 +193,7 @@ func (c *connector) newBconn(raw driver.Conn, n *node) *bconn {
 
 // keepMemDB opens the keeper connection of an in-memory SQLite database.
 func (c *connector) keepMemDB(ctx context.Context) error {
-	if c.cfg.Dialect != SQLite || c.cfg.Primary.backend[0] != '?' {
+	if !backend.SharedMemDB(c.cfg.Dialect, c.cfg.Primary.backend) {
 		return nil
 	}
 	c.memMu.Lock()

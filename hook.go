@@ -302,12 +302,7 @@ func address(d Dialect, redacted string) (host string, port int, database string
 		return "", 0, ""
 	}
 	database = strings.TrimPrefix(u.Path, "/")
-	switch d {
-	case PostgreSQL:
-		port = 5432
-	case MySQL:
-		port = 3306
-	default:
+	if port = backend.DefaultPort(d); port == 0 {
 		if database == ":memory:" {
 			database = ""
 		}

@@ -332,7 +332,7 @@ func (st *txStack) guard(query string) error {
 	if err := st.rollbackExpired(0); err != nil {
 		return notBadConn(err)
 	}
-	if info.ImplicitCommit && st.depth() > 0 && st.conn.connector.prof.Syntax.Dialect == MySQL {
+	if info.ImplicitCommit && st.depth() > 0 && st.conn.connector.prof.ImplicitCommits {
 		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.Kind, st.open[st.depth()])
 	}
 	return nil

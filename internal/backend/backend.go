@@ -46,7 +46,25 @@ type Profile struct {
 	// the same session, and ReplayedPos a replica's replayed position (for
 	// read-your-writes); "" without replication positions.
 	WritePos, ReplayedPos string
+	// PrimaryPos returns the primary's flushed replication position, the
+	// reference the checker dates replicas' lag against; "" when the server
+	// has none.
+	PrimaryPos string
+	// Lag is how the checker measures a replica's lag.
+	Lag LagMethod
+	// ImplicitCommits says that some statements commit the running
+	// transaction (MySQL/MariaDB): inside a nested one they are refused.
+	ImplicitCommits bool
 }
+
+// LagMethod is how a replica's lag is measured.
+type LagMethod uint8
+
+const (
+	LagPing     LagMethod = iota // no lag to measure: a ping checks the node
+	LagPostgres                  // WAL replay position and last replayed commit
+	LagMySQL                     // GTID position (MariaDB) or SHOW REPLICA STATUS (MySQL)
+)
 
 // Settings are the DSN options that change a backend's profile.
 type Settings struct {
@@ -62,12 +80,13 @@ func ProfileFor(d sqltext.Dialect, s Settings) Profile {
 		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.PostgreSQL}, Bind: sqltext.BindDollar, PgxOptions: true, Checker: pgChecker,
 			ReadOnly: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", Savepoints: true, ScopedReadOnly: true,
 			State:    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, 'PostgreSQL ' || current_setting('server_version')",
-			WritePos: pgWritePos, ReplayedPos: pgReplayedPos}
+			WritePos: pgWritePos, ReplayedPos: pgReplayedPos, PrimaryPos: pgPrimaryPos, Lag: LagPostgres}
 	case sqltext.MySQL:
 		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.MySQL, NoBackslashEscapes: s.NoBackslashEscapes, ANSIQuotes: s.ANSIQuotes},
 			Bind: sqltext.BindQuestion, ReadOnly: "SET SESSION TRANSACTION READ ONLY", Savepoints: true,
 			State:    "SELECT @@global.read_only, @@version",
-			WritePos: mysqlWritePos, ReplayedPos: mysqlReplayedPos}
+			WritePos: mysqlWritePos, ReplayedPos: mysqlReplayedPos, PrimaryPos: mysqlPrimaryPos, Lag: LagMySQL,
+			ImplicitCommits: true}
 	case sqltext.SQLite:
 		return Profile{Syntax: sqltext.Syntax{Dialect: sqltext.SQLite}, Bind: sqltext.BindQuestionN, ReadOnly: "PRAGMA query_only = ON", Savepoints: true,
 			State: "SELECT NULL, 'SQLite ' || sqlite_version()"}
@@ -208,6 +227,23 @@ func CachingDriver(d driver.Driver) bool {
 	}
 	return false
 }
+
+// DefaultPort is the server's port when a URL of dialect d names none; 0
+// when its URLs name no server (SQLite, ODBC).
+func DefaultPort(d sqltext.Dialect) int {
+	switch d {
+	case sqltext.PostgreSQL:
+		return 5432
+	case sqltext.MySQL:
+		return 3306
+	}
+	return 0
+}
+
+// SharedMemDB reports whether a node of dialect d with driver DSN dsn is an
+// in-memory SQLite database shared by a connector's connections (an empty
+// SQLite path), which a keeper connection must hold open.
+func SharedMemDB(d sqltext.Dialect, dsn string) bool { return d == sqltext.SQLite && dsn[0] == '?' }
 
 // Closed reports whether the driver knows its connection c is closed
 // (pgx); false when it cannot say.

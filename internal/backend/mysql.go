@@ -94,4 +94,5 @@ func mysqlLinkFailure(err error) bool { return errors.Is(err, mysql.ErrInvalidCo
 const (
 	mysqlWritePos    = "SELECT @@last_gtid"
 	mysqlReplayedPos = "SELECT @@gtid_current_pos"
+	mysqlPrimaryPos  = "SELECT @@gtid_binlog_pos"
 )

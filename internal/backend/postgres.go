@@ -44,4 +44,5 @@ var pgChecker driver.NamedValueChecker = (*stdlib.Conn)(nil)
 const (
 	pgWritePos    = "SELECT pg_current_wal_insert_lsn()::text"
 	pgReplayedPos = "SELECT pg_last_wal_replay_lsn()::text"
+	pgPrimaryPos  = "SELECT pg_current_wal_flush_lsn()::text"
 )
