@@ -154,10 +154,14 @@ func Independent() TxOption { return func(o *txOptions) { o.independent = true }
 func ReadOnly() TxOption { return func(o *txOptions) { o.ReadOnly = true } }
 
 // WithTxOptions sets the isolation level and read-only flag of the
-// transaction. A nested transaction cannot change the isolation level
-// (ErrNestedTxOptions).
+// transaction; nil keeps the defaults. A nested transaction cannot change
+// the isolation level (ErrNestedTxOptions).
 func WithTxOptions(opts *sql.TxOptions) TxOption {
-	return func(o *txOptions) { o.TxOptions = *opts }
+	return func(o *txOptions) {
+		if opts != nil {
+			o.TxOptions = *opts
+		}
+	}
 }
 
 // Transaction runs fn in a transaction and commits it when fn returns nil.

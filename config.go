@@ -3,6 +3,7 @@ package aiodb
 import (
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +52,17 @@ const (
 	RouteAuto
 )
 
+// String returns the mode as aiodb_route spells it: "manual" or "auto".
+func (m RouteMode) String() string {
+	switch m {
+	case RouteManual:
+		return "manual"
+	case RouteAuto:
+		return "auto"
+	}
+	return "RouteMode(" + strconv.Itoa(int(m)) + ")"
+}
+
 // ReplicaPolicy chooses among healthy replicas.
 type ReplicaPolicy uint8
 
@@ -61,6 +73,18 @@ const (
 	// Random (aiodb_replica_policy=random) takes a healthy replica at random.
 	Random
 )
+
+// String returns the policy as aiodb_replica_policy spells it:
+// "round_robin" or "random".
+func (p ReplicaPolicy) String() string {
+	switch p {
+	case RoundRobin:
+		return "round_robin"
+	case Random:
+		return "random"
+	}
+	return "ReplicaPolicy(" + strconv.Itoa(int(p)) + ")"
+}
 
 // Options are aiodb's own DSN options. Each is a query parameter of the
 // primary URL named OptionPrefix + the name in brackets.
@@ -124,8 +148,9 @@ func defaultOptions() Options {
 	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
 }
 
-// String returns the DSN with passwords redacted and aiodb's options in
-// canonical form on the primary URL.
+// String returns the DSN's URLs, primary first, with passwords redacted and
+// without aiodb's own options (the aiodb_* parameters, which are in
+// Options): the form aiodb logs.
 func (c *Config) String() string {
 	var b strings.Builder
 	b.WriteString(c.Primary.URL)

@@ -198,7 +198,7 @@ func TestBackendDSNErrorsHidePassword(t *testing.T) {
 		"mysql://u:hunter2@h/db?tls=bogus",
 		"mysql://u:hunter2@h/db?%zz=1",
 	} {
-		_, err := NewConnector(dsn)
+		_, err := Driver{}.OpenConnector(dsn)
 		if !errors.Is(err, ErrBadDSN) {
 			t.Errorf("%s: %v, want ErrBadDSN", redactURL(dsn), err)
 			continue

@@ -2,6 +2,7 @@ package aiodb
 
 import (
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -74,18 +75,9 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o openOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	c.log = o.log
-	if o.log != nil {
-		c.addHooks(logHook{log: o.log, args: o.logArgs})
-	}
-	if len(o.hooks) > 0 {
-		c.addHooks(o.hooks...)
-	}
-	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: backend.Location(cfg.Dialect, cfg.Primary.backend)}
+	o := openOptionsOf(opts)
+	c.apply(o)
+	db := newDB(sql.OpenDB(c), cfg)
 	cfg.ApplyPool(db.sql)
 	if o.maxOpen != nil {
 		db.sql.SetMaxOpenConns(*o.maxOpen)
@@ -101,6 +93,45 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	}
 	return db, nil
 }
+
+// openOptionsOf applies opts.
+func openOptionsOf(opts []Option) openOptions {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// apply gives c the logger and hooks of o.
+func (c *connector) apply(o openOptions) {
+	c.log = o.log
+	if o.log != nil {
+		c.addHooks(logHook{log: o.log, args: o.logArgs})
+	}
+	if len(o.hooks) > 0 {
+		c.addHooks(o.hooks...)
+	}
+}
+
+// newDB wraps db, opened on a connector of cfg.
+func newDB(db *sql.DB, cfg *Config) *DB {
+	return &DB{sql: db, dialect: cfg.Dialect, loc: backend.Location(cfg.Dialect, cfg.Primary.backend)}
+}
+
+// FromDB returns a DB, with its helpers, over db, which must have been
+// opened with aiodb (sql.Open("aiodb", …) or sql.OpenDB of a connector from
+// [NewConnector]). The DB shares db's pool: closing either closes both.
+func FromDB(db *sql.DB) (*DB, error) {
+	d, ok := db.Driver().(Driver)
+	if !ok || d.c == nil {
+		return nil, fmt.Errorf("aiodb: FromDB of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	}
+	return newDB(db, d.c.cfg), nil
+}
+
+// Stats reports every node of the DB's pool (see [Stats]).
+func (db *DB) Stats() ([]NodeStats, error) { return Stats(db.sql) }
 
 // DB returns the underlying *sql.DB: the pool the helpers use. Statements
 // sent through it directly do not see the blocks of a context; use

@@ -87,16 +87,26 @@ func (d Driver) Open(dsn string) (driver.Conn, error) {
 }
 
 // OpenConnector parses dsn once and returns a connector for it.
-func (Driver) OpenConnector(dsn string) (driver.Connector, error) { return NewConnector(dsn) }
-
-// NewConnector parses dsn and returns a connector for sql.OpenDB. Errors
-// wrap ErrBadDSN.
-func NewConnector(dsn string) (driver.Connector, error) {
+func (Driver) OpenConnector(dsn string) (driver.Connector, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
 	return newConnector(cfg)
+}
+
+// NewConnector returns a connector for sql.OpenDB from a parsed DSN (see
+// [ParseDSN]), with the same options as [Open]: a logger and hooks. The
+// pool-size options ([WithMaxOpen], [WithMaxIdle]) set a *sql.DB, which a
+// connector does not have: give them to [Config.ApplyPool]'s *sql.DB
+// yourself, or use Open. Errors wrap ErrBadDSN.
+func NewConnector(cfg *Config, opts ...Option) (driver.Connector, error) {
+	c, err := newConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.apply(openOptionsOf(opts))
+	return c, nil
 }
 
 // connector is the parsed DSN and the state every connection of one *sql.DB
