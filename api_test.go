@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// TestWithTxOptionsNil checks that a nil *sql.TxOptions keeps the defaults
+// TestTxOptionsNil checks that a nil *sql.TxOptions keeps the defaults
 // instead of panicking.
-func TestWithTxOptionsNil(t *testing.T) {
+func TestTxOptionsNil(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open("sqlite:///:memory:")
 	if err != nil {
@@ -22,9 +22,9 @@ func TestWithTxOptionsNil(t *testing.T) {
 	err = db.Transaction(ctx, func(ctx context.Context) error {
 		_, err := db.Execute(ctx, "CREATE TABLE api_txnil (x INTEGER)")
 		return err
-	}, WithTxOptions(nil))
+	}, TxOptions(nil))
 	if err != nil {
-		t.Fatalf("Transaction with WithTxOptions(nil): %v", err)
+		t.Fatalf("Transaction with TxOptions(nil): %v", err)
 	}
 }
 
@@ -52,7 +52,7 @@ func TestFromDBAndNewConnector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	cn, err := NewConnector(cfg, WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	cn, err := NewConnector(cfg, Logger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}

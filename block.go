@@ -153,10 +153,10 @@ func Independent() TxOption { return func(o *txOptions) { o.independent = true }
 // (ErrNestedTxOptions elsewhere).
 func ReadOnly() TxOption { return func(o *txOptions) { o.ReadOnly = true } }
 
-// WithTxOptions sets the isolation level and read-only flag of the
+// TxOptions sets the isolation level and read-only flag of the
 // transaction; nil keeps the defaults. A nested transaction cannot change
 // the isolation level (ErrNestedTxOptions).
-func WithTxOptions(opts *sql.TxOptions) TxOption {
+func TxOptions(opts *sql.TxOptions) TxOption {
 	return func(o *txOptions) {
 		if opts != nil {
 			o.TxOptions = *opts

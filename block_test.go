@@ -314,13 +314,13 @@ func TestTransactionOptions(t *testing.T) {
 		err = db.Transaction(ctx, func(ctx context.Context) error {
 			_, err := db.FetchAll(ctx, "SELECT name FROM "+tbl)
 			return err
-		}, WithTxOptions(&sql.TxOptions{Isolation: level}))
+		}, TxOptions(&sql.TxOptions{Isolation: level}))
 		if err != nil {
 			t.Errorf("serializable transaction: %v", err)
 		}
 		err = db.Transaction(ctx, func(ctx context.Context) error {
 			return db.Transaction(ctx, func(context.Context) error { return nil },
-				WithTxOptions(&sql.TxOptions{Isolation: sql.LevelReadUncommitted}))
+				TxOptions(&sql.TxOptions{Isolation: sql.LevelReadUncommitted}))
 		})
 		if !errors.Is(err, ErrNestedTxOptions) {
 			t.Errorf("nested transaction with an isolation level: %v, want ErrNestedTxOptions", err)

@@ -314,7 +314,7 @@ func (p *checker) measureMySQL(ctx context.Context, i int, b *bconn, pos positio
 	if pos.le(cur) {
 		return 0, true, nil
 	}
-	wait := min(max(p.r.connector.cfg.Options.MaxLag, minGTIDWait)+gtidWaitMargin, p.r.probeTimeout()/2)
+	wait := min(max(p.r.connector.cfg.Settings.MaxLag, minGTIDWait)+gtidWaitMargin, p.r.probeTimeout()/2)
 	row, err = queryRow(ctx, b, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos.raw, wait.Seconds()))
 	if err != nil || len(row) != 1 {
 		return 0, false, err

@@ -22,8 +22,8 @@ type Config struct {
 	Primary Node
 	// Replicas are the other URLs, in DSN order.
 	Replicas []Node
-	// Options are aiodb's own options, read from the primary URL.
-	Options Options
+	// Settings are aiodb's own options, read from the primary URL.
+	Settings Settings
 }
 
 // Node is one URL of a DSN.
@@ -86,9 +86,9 @@ func (p ReplicaPolicy) String() string {
 	return "ReplicaPolicy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// Options are aiodb's own DSN options. Each is a query parameter of the
+// Settings are aiodb's own DSN options. Each is a query parameter of the
 // primary URL named OptionPrefix + the name in brackets.
-type Options struct {
+type Settings struct {
 	// MaxOpen [maxsize] caps open connections (sql.DB.SetMaxOpenConns);
 	// 0, the default, is unlimited. Applied by Open; a *sql.DB from sql.Open
 	// can be configured with ApplyPool.
@@ -144,13 +144,13 @@ type Options struct {
 	ODBCDialect Dialect
 }
 
-func defaultOptions() Options {
-	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
+func defaultSettings() Settings {
+	return Settings{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
 }
 
 // String returns the DSN's URLs, primary first, with passwords redacted and
 // without aiodb's own options (the aiodb_* parameters, which are in
-// Options): the form aiodb logs.
+// Settings): the form aiodb logs.
 func (c *Config) String() string {
 	var b strings.Builder
 	b.WriteString(c.Primary.URL)
@@ -180,10 +180,10 @@ func (n Node) scrub(err error) error {
 // ApplyPool applies the DSN's pool options (aiodb_maxsize, aiodb_minsize) to
 // db; Open does this itself, and so should code that calls sql.Open.
 func (c *Config) ApplyPool(db *sql.DB) {
-	if c.Options.MaxOpen > 0 {
-		db.SetMaxOpenConns(c.Options.MaxOpen)
+	if c.Settings.MaxOpen > 0 {
+		db.SetMaxOpenConns(c.Settings.MaxOpen)
 	}
-	if c.Options.MinIdle >= 0 {
-		db.SetMaxIdleConns(c.Options.MinIdle)
+	if c.Settings.MinIdle >= 0 {
+		db.SetMaxIdleConns(c.Settings.MinIdle)
 	}
 }

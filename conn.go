@@ -91,7 +91,7 @@ func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 // node is writable; without the option it returns err at once.
 func (c *conn) awaitWriter(ctx context.Context, err error) (*node, error) {
 	r := c.connector.router
-	wait := c.connector.cfg.Options.PrimaryWait
+	wait := c.connector.cfg.Settings.PrimaryWait
 	if wait <= 0 {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
 		return false
 	}
 	r := c.connector.router
-	ctx, cancel := context.WithTimeout(ctx, max(c.connector.cfg.Options.PrimaryWait, 5*fastInterval))
+	ctx, cancel := context.WithTimeout(ctx, max(c.connector.cfg.Settings.PrimaryWait, 5*fastInterval))
 	defer cancel()
 	for {
 		r.kick()

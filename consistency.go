@@ -60,7 +60,7 @@ func (c *connector) ryw(ctx context.Context) ReadYourWrites {
 	if m, ok := ctx.Value(rywKey{}).(ReadYourWrites); ok {
 		return m
 	}
-	return c.cfg.Options.ReadYourWrites
+	return c.cfg.Settings.ReadYourWrites
 }
 
 // watermark is the newest primary position recorded after a write.
@@ -169,7 +169,7 @@ func (c *conn) caughtUp(ctx context.Context, b *bconn) (*bconn, error) {
 // waitReplay waits, at most the DSN's read-your-writes wait, until b's node
 // has replayed target, and reports whether it has.
 func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
-	wait := c.connector.cfg.Options.RYWWait
+	wait := c.connector.cfg.Settings.RYWWait
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if target.gtid != nil { // MariaDB waits server-side

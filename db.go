@@ -21,14 +21,16 @@ import (
 //
 // A DB is safe for concurrent use. It logs nothing itself except the
 // redacted DSN when it opens (see [Open]); statements are logged by the driver at debug
-// level when a logger is given ([WithLogger]).
+// level when a logger is given ([Logger]).
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect        // the dialect whose column types Records decode
 	loc     *time.Location // MySQL: the location DATETIME text is read in
 }
 
-// Option configures Open.
+// Option configures Open and NewConnector. Options are named after what they
+// set (Logger, Hooks, MaxOpen…); a With… function derives a context
+// (WithReplica, WithPrimary, WithReadYourWrites), as context.With… do.
 type Option func(*openOptions)
 
 type openOptions struct {
@@ -38,31 +40,31 @@ type openOptions struct {
 	maxOpen, maxIdle *int
 }
 
-// WithLogger sends aiodb's log to l: the redacted DSN at info level when the
+// Logger sends aiodb's log to l: the redacted DSN at info level when the
 // DB opens (and a note when it has no replicas), every statement at debug level (operation, query text, node,
 // route reason, retries, duration, number of arguments, rows affected, error), replica health at warn level.
 // The statement log is a [Hook].
-// Passwords are never logged; argument values only with [WithLogArgs].
-func WithLogger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
+// Passwords are never logged; argument values only with [LogArgs].
+func Logger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
 
-// WithLogArgs adds argument values to the statement log of [WithLogger].
+// LogArgs adds argument values to the statement log of [Logger].
 // They may hold personal data or secrets: use it for debugging only.
-func WithLogArgs() Option { return func(o *openOptions) { o.logArgs = true } }
+func LogArgs() Option { return func(o *openOptions) { o.logArgs = true } }
 
-// WithMaxOpen caps the number of open connections (sql.DB.SetMaxOpenConns);
+// MaxOpen caps the number of open connections (sql.DB.SetMaxOpenConns);
 // it overrides the DSN's aiodb_maxsize.
-func WithMaxOpen(n int) Option { return func(o *openOptions) { o.maxOpen = &n } }
+func MaxOpen(n int) Option { return func(o *openOptions) { o.maxOpen = &n } }
 
-// WithMaxIdle sets how many idle connections the pool keeps
+// MaxIdle sets how many idle connections the pool keeps
 // (sql.DB.SetMaxIdleConns); it overrides the DSN's aiodb_minsize.
-func WithMaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } }
+func MaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } }
 
 // Open parses dsn (see [ParseDSN]) and returns a DB over the aiodb driver.
 // Like sql.Open it connects lazily: the first statement dials the primary.
 // The pool takes its sizes from the DSN (aiodb_maxsize, aiodb_minsize), then
 // from the options, which win. Errors wrap [ErrBadDSN].
 //
-// With [WithLogger], Open logs the redacted DSN at info level and, when the
+// With [Logger], Open logs the redacted DSN at info level and, when the
 // DSN names no replica, a second info line saying that Replica blocks and
 // [WithReplica] contexts read from a read-only session on the primary: a DSN
 // that lost its replicas by mistake does not go unnoticed.

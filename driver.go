@@ -97,7 +97,7 @@ func (Driver) OpenConnector(dsn string) (driver.Connector, error) {
 
 // NewConnector returns a connector for sql.OpenDB from a parsed DSN (see
 // [ParseDSN]), with the same options as [Open]: a logger and hooks. The
-// pool-size options ([WithMaxOpen], [WithMaxIdle]) set a *sql.DB, which a
+// pool-size options ([MaxOpen], [MaxIdle]) set a *sql.DB, which a
 // connector does not have: give them to [Config.ApplyPool]'s *sql.DB
 // yourself, or use Open. Errors wrap ErrBadDSN.
 func NewConnector(cfg *Config, opts ...Option) (driver.Connector, error) {
@@ -138,7 +138,7 @@ var memDBCounter atomic.Uint64
 
 // profileFor returns the profile of a DSN's backend.
 func profileFor(cfg *Config) backend.Profile {
-	o := cfg.Options
+	o := cfg.Settings
 	return backend.ProfileFor(cfg.Dialect, backend.Settings{NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes, ODBCDialect: o.ODBCDialect})
 }
 

@@ -64,7 +64,7 @@ func ParseDSN(dsn string) (*Config, error) {
 		return nil, fmt.Errorf("%w: word %d of %d of the DSN is not a URL (want scheme://…): URLs are separated by white space, so a space in a password must be written %%20; %s",
 			ErrBadDSN, i+1, len(urls), passwordHint)
 	}
-	cfg := &Config{Options: defaultOptions()}
+	cfg := &Config{Settings: defaultSettings()}
 	for i, raw := range urls {
 		d, n, opts, err := parseNode(raw)
 		if err != nil {
@@ -73,7 +73,7 @@ func ParseDSN(dsn string) (*Config, error) {
 		switch {
 		case i == 0:
 			cfg.Dialect, cfg.Primary = d, n
-			if err := cfg.Options.set(opts, d); err != nil {
+			if err := cfg.Settings.set(opts, d); err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 			}
 		case d != cfg.Dialect:
@@ -176,7 +176,7 @@ func unescapedUserinfo(rest string) string {
 }
 
 // set applies the aiodb_* parameters of the primary URL.
-func (o *Options) set(q url.Values, d Dialect) error {
+func (o *Settings) set(q url.Values, d Dialect) error {
 	for _, k := range sortedKeys(q) {
 		v := q.Get(k)
 		if len(q[k]) > 1 {
@@ -189,7 +189,7 @@ func (o *Options) set(q url.Values, d Dialect) error {
 	return nil
 }
 
-func (o *Options) setOne(name, v string, d Dialect) (err error) {
+func (o *Settings) setOne(name, v string, d Dialect) (err error) {
 	switch name {
 	case "maxsize":
 		o.MaxOpen, err = nonNegative(v)

@@ -49,7 +49,7 @@ type Explanation struct {
 // placeholders cannot be rewritten it returns the classification with an
 // empty Query and an error wrapping [ErrPlaceholder].
 func Explain(d Dialect, query string) (*Explanation, error) {
-	return (&Config{Dialect: d, Options: defaultOptions()}).Explain(query)
+	return (&Config{Dialect: d, Settings: defaultSettings()}).Explain(query)
 }
 
 // Explain explains query as a *sql.DB opened with this DSN would run it:

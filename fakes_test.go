@@ -321,7 +321,7 @@ var rtBG = context.Background()
 
 // rtFast makes back-off and the health interval short.
 func rtFast(c *connector) {
-	c.cfg.Options.HealthInterval = 20 * time.Millisecond
+	c.cfg.Settings.HealthInterval = 20 * time.Millisecond
 	c.router.minBackoff = 50 * time.Millisecond
 	c.router.maxBackoff = 400 * time.Millisecond
 }

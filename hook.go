@@ -20,9 +20,9 @@ import (
 // it there, which nodes failed on the way, how long it took and how it
 // ended. Tracing and metrics adapters implement it (the module
 // github.com/aiodb/aiodb/otel has OpenTelemetry's and a Prometheus
-// collector); [WithLogger]'s statement log is one.
+// collector); [Logger]'s statement log is one.
 //
-// Set hooks with [WithHook] when opening with [Open], or with [AddHook] on a
+// Set hooks with [Hooks] when opening with [Open], or with [AddHook] on a
 // *sql.DB opened with sql.Open. Without a hook, aiodb does not read the
 // clock nor build events.
 type Hook interface {
@@ -185,9 +185,9 @@ func (r Reason) String() string {
 	return ""
 }
 
-// WithHook adds h to the hooks of the DB that Open returns; it may be given
-// several times.
-func WithHook(h Hook) Option { return func(o *openOptions) { o.hooks = append(o.hooks, h) } }
+// Hooks adds hs to the hooks of the DB that Open (or the connector that
+// NewConnector) returns; it may be given several times.
+func Hooks(hs ...Hook) Option { return func(o *openOptions) { o.hooks = append(o.hooks, hs...) } }
 
 // AddHook adds h to the hooks of db, which must have been opened with aiodb
 // (sql.Open("aiodb", …) or [Open]). Statements that start after AddHook

@@ -164,7 +164,7 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	switch {
 	case mark == markReplica:
 		b, err = c.replica(ctx, nil, false)
-	case mark == markNone && c.connector.cfg.Options.Route == RouteAuto && op != opExec && classified().Read:
+	case mark == markNone && c.connector.cfg.Settings.Route == RouteAuto && op != opExec && classified().Read:
 		b, err = c.replica(ctx, nil, true)
 	default:
 		c.rt.reason = ReasonPrimary

@@ -198,7 +198,7 @@ func (r *router) close() {
 // primary when allowed, else nil.
 func (r *router) next(avoid *node) *node {
 	if k := len(r.nodes); k > 0 {
-		if r.connector.cfg.Options.Policy == Random {
+		if r.connector.cfg.Settings.Policy == Random {
 			var ok [16]*node
 			usable := ok[:0]
 			for _, n := range r.nodes {
@@ -218,7 +218,7 @@ func (r *router) next(avoid *node) *node {
 				}
 			}
 		}
-		if !r.connector.cfg.Options.Fallback {
+		if !r.connector.cfg.Settings.Fallback {
 			return nil
 		}
 	}
@@ -241,7 +241,7 @@ func (r *router) usable(n *node) bool {
 			return false
 		}
 	}
-	max := r.connector.cfg.Options.MaxLag
+	max := r.connector.cfg.Settings.MaxLag
 	return max == 0 || (h.lagKnown && h.lag <= max)
 }
 
@@ -296,7 +296,7 @@ func (r *router) probed(n *node, lag time.Duration, known bool, err error) {
 	if was {
 		r.warn("replica up", "node", n.URL)
 	}
-	if max := r.connector.cfg.Options.MaxLag; max > 0 && (!known || lag > max) {
+	if max := r.connector.cfg.Settings.MaxLag; max > 0 && (!known || lag > max) {
 		r.debug("replica lagging", "node", n.URL, "lag", lag, "known", known, "max", max)
 	}
 }
@@ -402,7 +402,7 @@ const (
 // probeTimeout bounds one probe: the health interval, but at least
 // minProbeTimeout and at most maxProbeTimeout.
 func (r *router) probeTimeout() time.Duration {
-	return min(max(r.connector.cfg.Options.HealthInterval, minProbeTimeout), maxProbeTimeout)
+	return min(max(r.connector.cfg.Settings.HealthInterval, minProbeTimeout), maxProbeTimeout)
 }
 
 // checkLoop probes, at the health interval, every replica that is up (its
@@ -413,7 +413,7 @@ func (r *router) checkLoop() {
 	defer p.close()
 	for {
 		p.round()
-		wait := r.connector.cfg.Options.HealthInterval
+		wait := r.connector.cfg.Settings.HealthInterval
 		if time.Now().UnixNano() < r.fastUntil.Load() {
 			wait = min(wait, fastInterval)
 		}

@@ -32,7 +32,7 @@ const defaultStmtCache = 64
 // statements already take one round trip.
 func stmtCacheSize(cfg *Config, n Node) int {
 	if backend.CachesStatements(cfg.Dialect, n.backend) {
-		return cfg.Options.StmtCache
+		return cfg.Settings.StmtCache
 	}
 	return 0
 }

@@ -344,7 +344,7 @@ func (st *txStack) guard(query string) error {
 // interleave) and only for a name aiodb does not generate (sp_N). GORM and
 // bun nest transactions this way.
 func (st *txStack) rawSavepoint(kind, query string) bool {
-	if !st.conn.connector.cfg.Options.RawSavepoints || st.depth() > 0 {
+	if !st.conn.connector.cfg.Settings.RawSavepoints || st.depth() > 0 {
 		return false
 	}
 	switch kind {

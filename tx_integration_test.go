@@ -60,7 +60,7 @@ func nestedSetup(t *testing.T, b server) *nestedBackend {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nb.flavor = cfg.Options.ODBCDialect
+		nb.flavor = cfg.Settings.ODBCDialect
 		if nb.flavor == PostgreSQL {
 			b.dsn += map[bool]string{true: "&", false: "?"}[strings.Contains(b.dsn, "?")] + psqlODBCNested
 			if cfg, err = ParseDSN(b.dsn); err != nil {
@@ -1078,7 +1078,7 @@ func TestNestedPsqlODBCDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Options.ODBCDialect != PostgreSQL {
+	if cfg.Settings.ODBCDialect != PostgreSQL {
 		const why = envODBC + " is not psqlODBC (aiodb_odbc_dialect=postgres)"
 		if os.Getenv("CI") != "" {
 			t.Fatal(why + ": CI provides psqlODBC, so this test must run (see scripts/test.sh)")

@@ -559,7 +559,7 @@ func TestSavepointPreparedTxControlRefused(t *testing.T) {
 // TestSavepointNoProfile: an ODBC backend of unknown SQL ("ansi") cannot
 // nest; the top level works.
 func TestSavepointNoProfile(t *testing.T) {
-	ansi := profileFor(&Config{Dialect: ODBC, Options: Options{ODBCDialect: ODBC}})
+	ansi := profileFor(&Config{Dialect: ODBC, Settings: Settings{ODBCDialect: ODBC}})
 	db, mock := mockDBProfile(t, pgMock, &ansi)
 	c, err := db.Conn(context.Background())
 	if err != nil {
