@@ -212,14 +212,15 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return rows, nil
 }
 
-// plan routes a statement (applying the read-only and transaction guards)
-// and rewrites it for the backend.
+// plan rewrites a statement for the backend, then routes it (applying the
+// read-only and transaction guards): a query whose placeholders are wrong
+// fails before it can cost a replica session.
 func (c *conn) plan(ctx context.Context, query string, args []driver.NamedValue, op opKind) (*bconn, string, []driver.NamedValue, error) {
-	b, err := c.route(ctx, query, op)
+	q, nargs, err := c.connector.rewrite(query, args)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	q, nargs, err := c.connector.rewrite(query, args)
+	b, err := c.route(ctx, query, op)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -935,3 +935,20 @@ func TestReplicaClosedSessionReopened(t *testing.T) {
 		t.Errorf("r1 sessions opened: %d, want 2", got)
 	}
 }
+
+// TestMalformedQueryDialsNoReplica checks that a query whose placeholders
+// cannot be rewritten fails before it is routed: it costs no replica
+// session.
+func TestMalformedQueryDialsNoReplica(t *testing.T) {
+	cl := rtFakeCluster(t, "sqlite:///p sqlite:///r1")
+	_, err := cl.db.QueryContext(WithReplica(rtBG), "SELECT $1, ?", 1)
+	if !errors.Is(err, ErrPlaceholder) {
+		t.Fatalf("err = %v, want ErrPlaceholder", err)
+	}
+	r1 := cl.node("r1")
+	r1.mu.Lock()
+	defer r1.mu.Unlock()
+	if r1.opened != 0 {
+		t.Errorf("the replica was dialled %d time(s) for a query that cannot run", r1.opened)
+	}
+}
