@@ -60,6 +60,7 @@ type Profile struct {
 // LagMethod is how a replica's lag is measured.
 type LagMethod uint8
 
+// The lag methods.
 const (
 	LagPing     LagMethod = iota // no lag to measure: a ping checks the node
 	LagPostgres                  // WAL replay position and last replayed commit
