@@ -355,7 +355,7 @@ func (c *conn) dropRO(n *node) error {
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	start := c.track(0)
 	tx, b, err := c.beginTx(ctx, opts)
-	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err) // hook.go
+	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err)
 	return tx, err
 }
 

@@ -173,7 +173,7 @@ func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, erro
 	if err != nil || b == c.primary {
 		return b, err
 	}
-	return c.caughtUp(ctx, b) // consistency.go
+	return c.caughtUp(ctx, b) // read-your-writes
 }
 
 // routeBegin chooses the node of a top-level transaction: a replica for a

@@ -62,7 +62,7 @@ func CheckTopology(ctx context.Context, cfg *Config) (*Topology, error) {
 	}
 	wg.Wait()
 
-	// Lag, by the health checker's own measurement (lag.go), on the
+	// Lag, by the health checker's own measurement (checker.go), on the
 	// connections just opened; the prober closes them.
 	p := &checker{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
 	defer p.close()

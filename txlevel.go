@@ -38,7 +38,7 @@ func (lv *txLevel) Commit() error {
 	lv.st.markEnded(lv)
 	err := lv.commit()
 	if err == nil && lv.depth == 0 && !lv.readOnly {
-		c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
+		c.noteWrite(lv.ctx, lv.st.b) // read-your-writes
 	}
 	err = lv.endErr(err)
 	c.observe(lv.ctx, OpCommit, "", "", nil, lv.st.b, nil, start, err) // hook.go
