@@ -12,6 +12,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // The integration tests run one body on every backend: SQLite always, the
@@ -24,8 +26,8 @@ const (
 	envODBC     = "AIODB_TEST_ODBC"
 )
 
-// backend is one server under test.
-type backend struct {
+// server is one server under test.
+type server struct {
 	name    string
 	dialect Dialect
 	dsn     string // aiodb DSN
@@ -35,13 +37,13 @@ type backend struct {
 
 // sqliteBackend returns a fresh SQLite file database for one test: a file,
 // so that the raw driver (whose :memory: is per connection) sees the same data.
-func sqliteBackend(t testing.TB) backend {
+func sqliteBackend(t testing.TB) server {
 	path := filepath.Join(t.TempDir(), "test.db")
-	return backend{name: "sqlite", dialect: SQLite, dsn: "sqlite:///" + path, raw: "sqlite", rawDSN: path}
+	return server{name: "sqlite", dialect: SQLite, dsn: "sqlite:///" + path, raw: "sqlite", rawDSN: path}
 }
 
 // serverBackend returns the backend whose DSN is in env, or skips (fails in CI).
-func serverBackend(t testing.TB, env string) backend {
+func serverBackend(t testing.TB, env string) server {
 	t.Helper()
 	dsn := os.Getenv(env)
 	if dsn == "" {
@@ -54,14 +56,14 @@ func serverBackend(t testing.TB, env string) backend {
 	if err != nil {
 		t.Fatalf("%s: %v", env, err)
 	}
-	b := backend{dialect: cfg.Dialect, dsn: dsn, rawDSN: cfg.Primary.backend}
+	b := server{dialect: cfg.Dialect, dsn: dsn, rawDSN: cfg.Primary.backend}
 	switch cfg.Dialect {
 	case PostgreSQL:
 		b.name, b.raw = "postgres", "pgx"
 	case MySQL:
 		b.name, b.raw = "mysql", "mysql"
 	case ODBC:
-		if odbcDriver == nil {
+		if !backend.HasODBC() {
 			t.Skipf("%s is set but this test binary was built without -tags odbc (scripts/test.sh runs that build too)", env)
 		}
 		b.name, b.raw = "odbc", "odbc"
@@ -69,8 +71,8 @@ func serverBackend(t testing.TB, env string) backend {
 	return b
 }
 
-// eachBackend runs body once per backend, as subtests named after them.
-func eachBackend(t *testing.T, body func(t *testing.T, b backend)) {
+// eachBackend runs body once per server, as subtests named after them.
+func eachBackend(t *testing.T, body func(t *testing.T, b server)) {
 	t.Run("sqlite", func(t *testing.T) { body(t, sqliteBackend(t)) })
 	for _, env := range []string{envPostgres, envMySQL, envODBC} {
 		t.Run(env, func(t *testing.T) {
@@ -82,7 +84,7 @@ func eachBackend(t *testing.T, body func(t *testing.T, b backend)) {
 
 // open opens the aiodb *sql.DB of b and closes it when the test ends, after
 // checking that the pool still works (a poisoned pool fails the test).
-func (b backend) open(t testing.TB) *sql.DB {
+func (b server) open(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(DriverName, b.dsn)
 	if err != nil {
@@ -102,7 +104,7 @@ func (b backend) open(t testing.TB) *sql.DB {
 }
 
 // openRaw opens the backend driver directly on the same server.
-func (b backend) openRaw(t testing.TB) *sql.DB {
+func (b server) openRaw(t testing.TB) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(b.raw, b.rawDSN)
 	if err != nil {
@@ -116,7 +118,7 @@ var tableSeq atomic.Int64
 
 // table creates a uniquely named scratch table with the given column list
 // (in the backend's syntax) and drops it when the test ends.
-func (b backend) table(t testing.TB, db *sql.DB, cols string) string {
+func (b server) table(t testing.TB, db *sql.DB, cols string) string {
 	t.Helper()
 	name := fmt.Sprintf("aiodb_t%d_%d", os.Getpid(), tableSeq.Add(1))
 	if _, err := db.Exec("CREATE TABLE " + name + " (" + cols + ")"); err != nil {

@@ -153,11 +153,15 @@ func Independent() TxOption { return func(o *txOptions) { o.independent = true }
 // (ErrNestedTxOptions elsewhere).
 func ReadOnly() TxOption { return func(o *txOptions) { o.ReadOnly = true } }
 
-// WithTxOptions sets the isolation level and read-only flag of the
-// transaction. A nested transaction cannot change the isolation level
-// (ErrNestedTxOptions).
-func WithTxOptions(opts *sql.TxOptions) TxOption {
-	return func(o *txOptions) { o.TxOptions = *opts }
+// TxOptions sets the isolation level and read-only flag of the
+// transaction; nil keeps the defaults. A nested transaction cannot change
+// the isolation level (ErrNestedTxOptions).
+func TxOptions(opts *sql.TxOptions) TxOption {
+	return func(o *txOptions) {
+		if opts != nil {
+			o.TxOptions = *opts
+		}
+	}
 }
 
 // Transaction runs fn in a transaction and commits it when fn returns nil.
@@ -216,11 +220,11 @@ func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) erro
 	}()
 	err = db.run(ctx, &scope{conn: conn, tx: tx}, fn)
 	ended = true
-	return finish(tx, err)
+	return commitOrRollback(tx, err)
 }
 
-// finish commits tx after fn's nil error, or rolls it back.
-func finish(tx *sql.Tx, err error) error {
+// commitOrRollback commits tx after fn's nil error, or rolls it back.
+func commitOrRollback(tx *sql.Tx, err error) error {
 	if err == nil {
 		return tx.Commit()
 	}

@@ -14,7 +14,7 @@ import (
 // connID identifies the connection ctx's statements run on: the server's
 // id for it (pg_backend_pid(), connection_id()) or, on SQLite, a random id
 // kept in a temporary table, which only that connection sees.
-func connID(t testing.TB, ctx context.Context, db *DB, b backend) string {
+func connID(t testing.TB, ctx context.Context, db *DB, b server) string {
 	t.Helper()
 	var q string
 	switch b.dialect {
@@ -62,7 +62,7 @@ func inserter(t testing.TB, db *DB, tbl string) func(ctx context.Context, name s
 
 func TestConnectionBlock(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		err := db.Connection(ctx, func(ctx context.Context) error {
 			id := connID(t, ctx, db, b)
@@ -118,7 +118,7 @@ func TestConnectionBlock(t *testing.T) {
 
 func TestTransactionBlock(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "name VARCHAR(20)")
 		insert := inserter(t, db, tbl)
@@ -168,7 +168,7 @@ func TestTransactionBlock(t *testing.T) {
 
 func TestNestedTransactions(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "name VARCHAR(20)")
 		insert := inserter(t, db, tbl)
@@ -259,7 +259,7 @@ func TestNestedTransactions(t *testing.T) {
 
 func TestIndependentTransaction(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "name VARCHAR(20)")
 		insert := inserter(t, db, tbl)
@@ -289,7 +289,7 @@ func TestIndependentTransaction(t *testing.T) {
 
 func TestTransactionOptions(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "name VARCHAR(20)")
 		err := db.Transaction(ctx, func(ctx context.Context) error {
@@ -314,13 +314,13 @@ func TestTransactionOptions(t *testing.T) {
 		err = db.Transaction(ctx, func(ctx context.Context) error {
 			_, err := db.FetchAll(ctx, "SELECT name FROM "+tbl)
 			return err
-		}, WithTxOptions(&sql.TxOptions{Isolation: level}))
+		}, TxOptions(&sql.TxOptions{Isolation: level}))
 		if err != nil {
 			t.Errorf("serializable transaction: %v", err)
 		}
 		err = db.Transaction(ctx, func(ctx context.Context) error {
 			return db.Transaction(ctx, func(context.Context) error { return nil },
-				WithTxOptions(&sql.TxOptions{Isolation: sql.LevelReadUncommitted}))
+				TxOptions(&sql.TxOptions{Isolation: sql.LevelReadUncommitted}))
 		})
 		if !errors.Is(err, ErrNestedTxOptions) {
 			t.Errorf("nested transaction with an isolation level: %v, want ErrNestedTxOptions", err)
@@ -330,7 +330,7 @@ func TestTransactionOptions(t *testing.T) {
 
 func TestReplicaBlock(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := users(t, b, db)
 		ins := "INSERT INTO " + tbl + " (name, n) VALUES ($1, $2)"
@@ -482,7 +482,7 @@ func TestReplicaServers(t *testing.T) {
 }
 
 func TestBlockDone(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		for name, block := range blocks(db) {
 			var leaked context.Context
@@ -546,7 +546,7 @@ type dbtx interface {
 
 func TestQuerier(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "name VARCHAR(20)")
 		if q := Querier(ctx, db); q != Executor(db.DB()) {

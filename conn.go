@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -12,7 +13,7 @@ import (
 // connections opened for it so far, and the transaction stack. database/sql
 // serialises calls on one driver.Conn, so conn needs no lock of its own.
 type conn struct {
-	c *connector
+	connector *connector
 	// primary is the session on the primary, nil until a statement needs
 	// it (primaryConn).
 	primary *bconn
@@ -20,7 +21,7 @@ type conn struct {
 	// connections, and the read-only session on the primary used when no
 	// replica is configured or usable. Opened lazily by the router.
 	ro map[*node]*bconn
-	rt routeState // router.go
+	rt routeState
 	tx *txStack
 }
 
@@ -63,7 +64,7 @@ func (c *conn) Unwrap() driver.Conn {
 // period ago), or no node is writable, it fails at once with
 // ErrPrimaryDown, or waits for one up to aiodb_primary_wait.
 func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
-	r := c.c.router
+	r := c.connector.router
 	r.start()
 	n, err := r.writer()
 	if err != nil {
@@ -82,15 +83,15 @@ func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.primary = c.c.newBconn(raw, n)
+	c.primary = c.connector.newBconn(raw, n)
 	return c.primary, nil
 }
 
 // awaitWriter waits, up to aiodb_primary_wait and ctx's deadline, until a
 // node is writable; without the option it returns err at once.
 func (c *conn) awaitWriter(ctx context.Context, err error) (*node, error) {
-	r := c.c.router
-	wait := c.c.cfg.Options.PrimaryWait
+	r := c.connector.router
+	wait := c.connector.cfg.Settings.PrimaryWait
 	if wait <= 0 {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool)
 		return err
 	}
 	b.broken = true
-	r := c.c.router
+	r := c.connector.router
 	r.kick()
 	if write && !errors.Is(err, driver.ErrBadConn) {
 		err = fmt.Errorf("%w: the connection to %s broke after the write was sent: %w", ErrOutcomeUnknown, b.node.URL, err)
@@ -142,11 +143,11 @@ func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool)
 // another node is the primary within the wait (aiodb_primary_wait, at
 // least a few fast probes), it reports true: the write may go there, once.
 func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
-	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.c.router.nodes) == 0 {
+	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.connector.router.nodes) == 0 {
 		return false
 	}
-	r := c.c.router
-	ctx, cancel := context.WithTimeout(ctx, max(c.c.cfg.Options.PrimaryWait, 5*fastInterval))
+	r := c.connector.router
+	ctx, cancel := context.WithTimeout(ctx, max(c.connector.cfg.Settings.PrimaryWait, 5*fastInterval))
 	defer cancel()
 	for {
 		r.kick()
@@ -169,7 +170,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	var r driver.Result
 	if err == nil {
 		r, err = b.exec(ctx, q, nargs)
-		c.skipped(query, b, err) // router.go: database/sql's Prepare after ErrSkip stays on b
+		c.skipped(query, b, err) // database/sql's Prepare after ErrSkip stays on b
 		c.txCheck(b, err)
 		if c.refusedWrite(ctx, b, err) { // the primary moved: send it there, once
 			if nb, perr := c.primaryConn(ctx); perr == nil {
@@ -180,11 +181,11 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		}
 		err = c.primaryLost(ctx, b, err, true)
 		if err == nil && c.tx == nil {
-			c.noteWrite(ctx, b) // consistency.go: read-your-writes
+			c.noteWrite(ctx, b) // read-your-writes
 		}
-		err = c.shield(c.c.router.done(b, err))
+		err = c.hideBadConn(c.connector.router.recordOutcome(b, err))
 	}
-	c.observe(ctx, OpExec, query, q, args, b, r, start, err) // hook.go
+	c.observe(ctx, OpExec, query, q, args, b, r, start, err)
 	return r, err
 }
 
@@ -196,14 +197,14 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	b, q, nargs, err := c.plan(ctx, query, args, opQuery)
 	var rows driver.Rows
 	if err == nil {
-		rows, b, err = c.query(ctx, b, query, q, nargs) // router.go: retry, ErrReadOnly, roRows
-		err = c.shield(err)
+		rows, b, err = c.query(ctx, b, query, q, nargs) // retry, ErrReadOnly, roRows
+		err = c.hideBadConn(err)
 	}
-	c.observe(ctx, OpQuery, query, q, args, b, nil, start, err) // hook.go
+	c.observe(ctx, OpQuery, query, q, args, b, nil, start, err)
 	if err != nil {
 		return nil, err
 	}
-	if b == c.primary && c.tx == nil && c.c.prof.writePos != "" && c.c.ryw(ctx) != RYWOff && !c.c.classify(query).read {
+	if b == c.primary && c.tx == nil && c.connector.prof.WritePos != "" && c.connector.ryw(ctx) != RYWOff && !c.connector.classify(query).Read {
 		// A write through Query (INSERT … RETURNING) commits when its rows
 		// are read: record the position once they are closed.
 		return &closeHookRows{fwdRows: fwdRows{rows}, closed: func() { c.noteWrite(ctx, b) }}, nil
@@ -211,14 +212,15 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	return rows, nil
 }
 
-// plan routes a statement (applying the read-only and transaction guards)
-// and rewrites it for the backend.
+// plan rewrites a statement for the backend, then routes it (applying the
+// read-only and transaction guards): a query whose placeholders are wrong
+// fails before it can cost a replica session.
 func (c *conn) plan(ctx context.Context, query string, args []driver.NamedValue, op opKind) (*bconn, string, []driver.NamedValue, error) {
-	b, err := c.route(ctx, query, op)
+	q, nargs, err := c.connector.rewrite(query, args)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	q, nargs, err := c.c.rewrite(query, args)
+	b, err := c.route(ctx, query, op)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -232,22 +234,22 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, err
 	}
-	rw, err := c.c.cache.get(query)
+	rw, err := c.connector.cache.Get(query)
 	native := query
 	if err == nil {
-		native = rw.query
+		native = rw.Query
 	} else {
 		// Not a valid placeholder query: prepare it verbatim and let the
 		// backend judge it, as it would without aiodb.
 		rw = nil
 	}
-	si, b, err := c.prepare(ctx, b, native) // router.go: retry, ErrReadOnly
+	si, b, err := c.prepare(ctx, b, native) // retry, ErrReadOnly
 	c.txCheck(b, err)
 	err = c.primaryLost(ctx, b, err, false)
 	if err != nil {
-		return nil, c.shield(err)
+		return nil, c.hideBadConn(err)
 	}
-	return &stmt{c: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx), reason: c.rt.reason}, nil
+	return &stmt{conn: c, b: b, si: si, rw: rw, query: query, native: native, readOnly: isReadOnly(ctx), reason: c.rt.reason}, nil
 }
 
 // Prepare is PrepareContext without a context.
@@ -268,7 +270,7 @@ func (c *conn) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.shield(b.ping(ctx))
+	return c.hideBadConn(b.ping(ctx))
 }
 
 // CheckNamedValue forwards to the backend connections' checker; without one
@@ -280,10 +282,10 @@ func (c *conn) Ping(ctx context.Context) error {
 // connection opens its primary session to learn it; if the primary cannot
 // be reached then, database/sql's default converter runs.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	ck := c.c.checker.Load()
+	ck := c.connector.checker.Load()
 	if ck == nil {
 		if _, err := c.primaryConn(context.Background()); err == nil {
-			ck = c.c.checker.Load()
+			ck = c.connector.checker.Load()
 		}
 	}
 	if ck != nil && *ck != nil {
@@ -300,7 +302,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	if c.tx != nil {
 		return driver.ErrBadConn
 	}
-	if w, err := c.c.router.writer(); c.primary != nil && (err != nil || c.primary.node != w) {
+	if w, err := c.connector.router.writer(); c.primary != nil && (err != nil || c.primary.node != w) {
 		c.primary.Close()
 		c.primary = nil
 	}
@@ -348,37 +350,103 @@ func (c *conn) dropRO(n *node) error {
 	return b.Close()
 }
 
-// rewrite maps a query and its arguments to the backend's native form. A
-// query without arguments is returned verbatim (unless its backend would
-// misread its placeholders: rewriteCache.argless), and so is one whose pgx
-// options include a QueryRewriter (pgx.NamedArgs), which owns the text.
-func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
-	lead, rewriter := c.prof.options(args)
-	if len(args) == lead || rewriter {
-		if len(args) == 0 && c.prof.bind != bindDollar {
-			if err := c.cache.argless(query); err != nil {
-				return "", nil, err
-			}
-		}
-		return query, args, nil
-	}
-	rw, err := c.cache.get(query)
-	if err != nil {
-		return "", nil, err
-	}
-	nargs, err := bindArgs(rw, args, lead)
-	return rw.query, nargs, err
+// BeginTx starts the top-level transaction on the node the context routes
+// to, or, when one is already open, a savepoint inside it.
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	start := c.track(0)
+	tx, b, err := c.beginTx(ctx, opts)
+	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err)
+	return tx, err
 }
 
-// bindArgs maps args through rw, keeping the first lead arguments (backend
-// options) in front, untouched and uncounted.
-func bindArgs(rw *rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
-	if lead == 0 {
-		return rw.args(args)
+// beginTx is BeginTx; it also returns the connection the transaction runs
+// on, nil when none was sent anything.
+func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *bconn, error) {
+	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
+		// database/sql is about to roll the transaction back (its context
+		// is done); do it now rather than nest in it.
+		st.rollbackExpired(0)
 	}
-	nargs, err := rw.args(args[lead:])
-	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
-		return args, err
+	if st := c.managed(); st != nil {
+		c.rt.reason = ReasonTransaction
+		tx, err := st.nest(ctx, opts)
+		if err != nil {
+			return nil, st.b, notBadConn(err)
+		}
+		return tx, st.b, nil
 	}
-	return append(args[:lead:lead], nargs...), nil
+	b, err := c.routeBegin(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := b.begin(ctx, opts)
+	if err != nil {
+		return nil, b, c.connector.router.recordOutcome(b, err)
+	}
+	st := &txStack{conn: c, b: b, root: t, iso: opts.Isolation}
+	if b.rollbacks != nil {
+		st.rollbacksAt = b.rollbacks.Load()
+	}
+	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
+	st.open = append(st.openBuf[:0], top)
+	st.handles = append(st.handleBuf[:0], top)
+	c.tx = st
+	return top, b, nil
+}
+
+// managed returns the transaction stack the connection's statements run
+// in, or nil. A stack whose top level has ended stays attached while
+// database/sql still holds a level of it whose context is live: statements
+// can go through that *sql.Tx, and must be refused rather than autocommit.
+// Levels whose context is done do not hold the stack: database/sql is about
+// to end them from its awaitDone goroutine (that Rollback sends no SQL),
+// and a program must not use a *sql.Tx after its context is done; the
+// backend drivers refuse a statement whose own context is done.
+func (c *conn) managed() *txStack {
+	st := c.tx
+	if st != nil && st.ended && !slices.ContainsFunc(st.handles, func(lv *txLevel) bool { return lv.ctx.Err() == nil }) {
+		c.tx = nil
+		return nil
+	}
+	return st
+}
+
+// hideBadConn keeps driver.ErrBadConn from database/sql while the connection
+// manages a transaction: see notBadConn. Statement paths call it.
+func (c *conn) hideBadConn(err error) error {
+	if c.tx == nil {
+		return err
+	}
+	return notBadConn(err)
+}
+
+// notBadConn returns err, unless it is (or wraps) driver.ErrBadConn: then an
+// error with the same message that is not. database/sql answers ErrBadConn
+// from an operation on a *sql.Conn by closing it, and closing waits until
+// every *sql.Tx of the connection has ended; when the goroutine that would
+// end them is the one waiting, it never returns. The
+// backend connection is already marked broken (bconn.recordBadConn), so the pool
+// drops it once the *sql.Conn is released.
+func notBadConn(err error) error {
+	if err == nil || !errors.Is(err, driver.ErrBadConn) {
+		return err
+	}
+	return fmt.Errorf("aiodb: connection lost inside a transaction: %v", err)
+}
+
+// txCheck records, after a statement on b failed with err, whether the
+// server ended the transaction b runs.
+func (c *conn) txCheck(b *bconn, err error) {
+	if st := c.tx; st != nil && err != nil && st.b == b {
+		st.check(err)
+	}
+}
+
+// txGuard applies guard to a prepared statement's execution, which does not
+// go through route.
+func (c *conn) txGuard(query string) error {
+	if st := c.managed(); st != nil {
+		return st.guard(query)
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // legacyDriver is a driver with only the pre-context interfaces, like
@@ -114,8 +116,8 @@ func openOver(t *testing.T, drv driver.Driver) (aiodb, raw *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.primary.backend = dsnConnector{"fake", drv}
-	aiodb, raw = sql.OpenDB(c), sql.OpenDB(dsnConnector{"fake", drv})
+	c.primary.backend = backend.DSNConnector{DSN: "fake", Drv: drv}
+	aiodb, raw = sql.OpenDB(c), sql.OpenDB(backend.DSNConnector{DSN: "fake", Drv: drv})
 	t.Cleanup(func() { aiodb.Close(); raw.Close() })
 	return aiodb, raw
 }
@@ -196,7 +198,7 @@ func TestBackendDSNErrorsHidePassword(t *testing.T) {
 		"mysql://u:hunter2@h/db?tls=bogus",
 		"mysql://u:hunter2@h/db?%zz=1",
 	} {
-		_, err := NewConnector(dsn)
+		_, err := Driver{}.OpenConnector(dsn)
 		if !errors.Is(err, ErrBadDSN) {
 			t.Errorf("%s: %v, want ErrBadDSN", redactURL(dsn), err)
 			continue
@@ -209,7 +211,7 @@ func TestBackendDSNErrorsHidePassword(t *testing.T) {
 
 // TestODBCWithoutTag: without -tags odbc an odbc:// DSN says how to get it.
 func TestODBCWithoutTag(t *testing.T) {
-	if odbcDriver != nil {
+	if backend.HasODBC() {
 		t.Skip("built with -tags odbc: the ODBC backend is present")
 	}
 	_, err := sql.Open(DriverName, "odbc://pg")
@@ -325,7 +327,7 @@ func TestLogPreparedFallback(t *testing.T) {
 	var buf strings.Builder
 	c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c.addHooks(logHook{log: c.log})
-	c.primary.backend = dsnConnector{"fake", &legacyDriver{}}
+	c.primary.backend = backend.DSNConnector{DSN: "fake", Drv: &legacyDriver{}}
 	db := sql.OpenDB(c)
 	defer db.Close()
 	if _, err := db.Exec("UPDATE t SET x = $1", 1); err != nil {

@@ -60,7 +60,7 @@ func (c *connector) ryw(ctx context.Context) ReadYourWrites {
 	if m, ok := ctx.Value(rywKey{}).(ReadYourWrites); ok {
 		return m
 	}
-	return c.cfg.Options.ReadYourWrites
+	return c.cfg.Settings.ReadYourWrites
 }
 
 // watermark is the newest primary position recorded after a write.
@@ -128,8 +128,8 @@ func gtidServer(raw string, d uint64, def string) string {
 // noteWrite records the primary's position after a write on b, when ctx
 // asks for read-your-writes and the backend has a position.
 func (c *conn) noteWrite(ctx context.Context, b *bconn) {
-	q := c.c.prof.writePos
-	if q == "" || b.readOnly || c.c.ryw(ctx) == RYWOff {
+	q := c.connector.prof.WritePos
+	if q == "" || b.readOnly || c.connector.ryw(ctx) == RYWOff {
 		return
 	}
 	row, err := queryRow(ctx, b, q)
@@ -137,7 +137,7 @@ func (c *conn) noteWrite(ctx context.Context, b *bconn) {
 		return
 	}
 	if p, ok := parsePosition(row[0]); ok && (p.gtid == nil || len(p.gtid) > 0) {
-		c.c.written.raise(p)
+		c.connector.written.raise(p)
 	}
 }
 
@@ -147,29 +147,29 @@ func (c *conn) noteWrite(ctx context.Context, b *bconn) {
 // primary's read-only session.
 func (c *conn) caughtUp(ctx context.Context, b *bconn) (*bconn, error) {
 	n := b.node
-	w, err := c.c.router.writer()
-	if err != nil || n == w || c.c.prof.replayedPos == "" {
+	w, err := c.connector.router.writer()
+	if err != nil || n == w || c.connector.prof.ReplayedPos == "" {
 		return b, nil
 	}
-	mode := c.c.ryw(ctx)
+	mode := c.connector.ryw(ctx)
 	if mode == RYWOff {
 		return b, nil
 	}
-	target := c.c.written.get()
+	target := c.connector.written.get()
 	if !target.ok || target.le(n.replayed.get()) {
 		return b, nil
 	}
 	if mode == RYWWait && c.waitReplay(ctx, b, target) {
 		return b, nil
 	}
-	c.c.router.debug("read on the primary: replica behind the writes", "node", n.URL, "mode", mode.String())
+	c.connector.router.debug("read on the primary: replica behind the writes", "node", n.URL, "mode", mode.String())
 	return c.session(ctx, w)
 }
 
 // waitReplay waits, at most the DSN's read-your-writes wait, until b's node
 // has replayed target, and reports whether it has.
 func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
-	wait := c.c.cfg.Options.RYWWait
+	wait := c.connector.cfg.Settings.RYWWait
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if target.gtid != nil { // MariaDB waits server-side
@@ -181,7 +181,7 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 		return false
 	}
 	for {
-		row, err := queryRow(ctx, b, c.c.prof.replayedPos)
+		row, err := queryRow(ctx, b, c.connector.prof.ReplayedPos)
 		if err != nil || len(row) != 1 {
 			return false
 		}
@@ -194,7 +194,7 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(rywPollInterval):
 		}
 	}
 }
@@ -206,3 +206,7 @@ func floatOf(row []driver.Value, err error) (float64, bool) {
 	}
 	return floatValue(row[0])
 }
+
+// rywPollInterval is how often a replica's replayed position is read again
+// while a read waits for it.
+const rywPollInterval = 2 * time.Millisecond

@@ -2,10 +2,11 @@ package aiodb
 
 import (
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // DB is a pool of connections opened with aiodb, with the helpers of the
@@ -20,14 +21,16 @@ import (
 //
 // A DB is safe for concurrent use. It logs nothing itself except the
 // redacted DSN when it opens (see [Open]); statements are logged by the driver at debug
-// level when a logger is given ([WithLogger]).
+// level when a logger is given ([Logger]).
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect        // the dialect whose column types Records decode
 	loc     *time.Location // MySQL: the location DATETIME text is read in
 }
 
-// Option configures Open.
+// Option configures Open and NewConnector. Options are named after what they
+// set (Logger, Hooks, MaxOpen…); a With… function derives a context
+// (WithReplica, WithPrimary, WithReadYourWrites), as context.With… do.
 type Option func(*openOptions)
 
 type openOptions struct {
@@ -37,31 +40,31 @@ type openOptions struct {
 	maxOpen, maxIdle *int
 }
 
-// WithLogger sends aiodb's log to l: the redacted DSN at info level when the
+// Logger sends aiodb's log to l: the redacted DSN at info level when the
 // DB opens (and a note when it has no replicas), every statement at debug level (operation, query text, node,
 // route reason, retries, duration, number of arguments, rows affected, error), replica health at warn level.
 // The statement log is a [Hook].
-// Passwords are never logged; argument values only with [WithLogArgs].
-func WithLogger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
+// Passwords are never logged; argument values only with [LogArgs].
+func Logger(l *slog.Logger) Option { return func(o *openOptions) { o.log = l } }
 
-// WithLogArgs adds argument values to the statement log of [WithLogger].
+// LogArgs adds argument values to the statement log of [Logger].
 // They may hold personal data or secrets: use it for debugging only.
-func WithLogArgs() Option { return func(o *openOptions) { o.logArgs = true } }
+func LogArgs() Option { return func(o *openOptions) { o.logArgs = true } }
 
-// WithMaxOpen caps the number of open connections (sql.DB.SetMaxOpenConns);
+// MaxOpen caps the number of open connections (sql.DB.SetMaxOpenConns);
 // it overrides the DSN's aiodb_maxsize.
-func WithMaxOpen(n int) Option { return func(o *openOptions) { o.maxOpen = &n } }
+func MaxOpen(n int) Option { return func(o *openOptions) { o.maxOpen = &n } }
 
-// WithMaxIdle sets how many idle connections the pool keeps
+// MaxIdle sets how many idle connections the pool keeps
 // (sql.DB.SetMaxIdleConns); it overrides the DSN's aiodb_minsize.
-func WithMaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } }
+func MaxIdle(n int) Option { return func(o *openOptions) { o.maxIdle = &n } }
 
 // Open parses dsn (see [ParseDSN]) and returns a DB over the aiodb driver.
 // Like sql.Open it connects lazily: the first statement dials the primary.
 // The pool takes its sizes from the DSN (aiodb_maxsize, aiodb_minsize), then
 // from the options, which win. Errors wrap [ErrBadDSN].
 //
-// With [WithLogger], Open logs the redacted DSN at info level and, when the
+// With [Logger], Open logs the redacted DSN at info level and, when the
 // DSN names no replica, a second info line saying that Replica blocks and
 // [WithReplica] contexts read from a read-only session on the primary: a DSN
 // that lost its replicas by mistake does not go unnoticed.
@@ -74,18 +77,9 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o openOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	c.log = o.log
-	if o.log != nil {
-		c.addHooks(logHook{log: o.log, args: o.logArgs})
-	}
-	if len(o.hooks) > 0 {
-		c.addHooks(o.hooks...)
-	}
-	db := &DB{sql: sql.OpenDB(c), dialect: cfg.Dialect, loc: mysqlLocation(cfg)}
+	o := openOptionsOf(opts)
+	c.apply(o)
+	db := newDB(sql.OpenDB(c), cfg)
 	cfg.ApplyPool(db.sql)
 	if o.maxOpen != nil {
 		db.sql.SetMaxOpenConns(*o.maxOpen)
@@ -102,17 +96,44 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
-// mysqlLocation is the location go-sql-driver/mysql would read DATETIME
-// values in (its loc parameter, UTC by default); Records use it to parse
-// the text the driver returns without parseTime.
-func mysqlLocation(cfg *Config) *time.Location {
-	if cfg.Dialect == MySQL {
-		if mc, err := mysql.ParseDSN(cfg.Primary.backend); err == nil && mc.Loc != nil {
-			return mc.Loc
-		}
+// openOptionsOf applies opts.
+func openOptionsOf(opts []Option) openOptions {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return time.UTC
+	return o
 }
+
+// apply gives c the logger and hooks of o.
+func (c *connector) apply(o openOptions) {
+	c.log = o.log
+	if o.log != nil {
+		c.addHooks(logHook{log: o.log, args: o.logArgs})
+	}
+	if len(o.hooks) > 0 {
+		c.addHooks(o.hooks...)
+	}
+}
+
+// newDB wraps db, opened on a connector of cfg.
+func newDB(db *sql.DB, cfg *Config) *DB {
+	return &DB{sql: db, dialect: cfg.Dialect, loc: backend.Location(cfg.Dialect, cfg.Primary.backend)}
+}
+
+// FromDB returns a DB, with its helpers, over db, which must have been
+// opened with aiodb (sql.Open("aiodb", …) or sql.OpenDB of a connector from
+// [NewConnector]). The DB shares db's pool: closing either closes both.
+func FromDB(db *sql.DB) (*DB, error) {
+	d, ok := db.Driver().(Driver)
+	if !ok || d.c == nil {
+		return nil, fmt.Errorf("aiodb: FromDB of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	}
+	return newDB(db, d.c.cfg), nil
+}
+
+// Stats reports every node of the DB's pool (see [Stats]).
+func (db *DB) Stats() ([]NodeStats, error) { return Stats(db.sql) }
 
 // DB returns the underlying *sql.DB: the pool the helpers use. Statements
 // sent through it directly do not see the blocks of a context; use

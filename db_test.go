@@ -42,8 +42,8 @@ func TestOpenPool(t *testing.T) {
 	}{
 		{"sqlite:///:memory:", nil, 0, 1},
 		{"sqlite:///:memory:?aiodb_maxsize=3&aiodb_minsize=0", nil, 3, 0},
-		{"sqlite:///:memory:?aiodb_maxsize=3&aiodb_minsize=0", []Option{WithMaxOpen(5), WithMaxIdle(1)}, 5, 1},
-		{"sqlite:///:memory:", []Option{WithMaxIdle(0)}, 0, 0},
+		{"sqlite:///:memory:?aiodb_maxsize=3&aiodb_minsize=0", []Option{MaxOpen(5), MaxIdle(1)}, 5, 1},
+		{"sqlite:///:memory:", []Option{MaxIdle(0)}, 0, 0},
 	} {
 		s := open(c.dsn, c.opts...).DB().Stats()
 		if s.MaxOpenConnections != c.open || s.Idle != c.idle {
@@ -56,7 +56,7 @@ func TestOpenLogs(t *testing.T) {
 	ctx := context.Background()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := Open("postgres://app:s3cret@127.0.0.1:1/shop postgres://app:s3cret@127.0.0.2:1/shop", WithLogger(log))
+	db, err := Open("postgres://app:s3cret@127.0.0.1:1/shop postgres://app:s3cret@127.0.0.2:1/shop", Logger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +67,9 @@ func TestOpenLogs(t *testing.T) {
 
 	for _, withArgs := range []bool{false, true} {
 		buf.Reset()
-		opts := []Option{WithLogger(log)}
+		opts := []Option{Logger(log)}
 		if withArgs {
-			opts = append(opts, WithLogArgs())
+			opts = append(opts, LogArgs())
 		}
 		db, err := Open("sqlite:///:memory:", opts...)
 		if err != nil {
@@ -84,7 +84,7 @@ func TestOpenLogs(t *testing.T) {
 			t.Errorf("no statement log: %s", out)
 		}
 		if strings.Contains(out, "secret-arg") != withArgs {
-			t.Errorf("WithLogArgs %v, log: %s", withArgs, out)
+			t.Errorf("LogArgs %v, log: %s", withArgs, out)
 		}
 	}
 }
@@ -98,7 +98,7 @@ func TestOpenLogsNoReplicas(t *testing.T) {
 		"postgres://app:s3cret@127.0.0.1:1/shop postgres://app:s3cret@127.0.0.2:1/shop": false,
 	} {
 		var buf bytes.Buffer
-		db, err := Open(dsn, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		db, err := Open(dsn, Logger(slog.New(slog.NewTextHandler(&buf, nil))))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,6 +51,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // DriverName is the name under which the driver registers itself.
@@ -83,11 +87,7 @@ func (d Driver) Open(dsn string) (driver.Conn, error) {
 }
 
 // OpenConnector parses dsn once and returns a connector for it.
-func (Driver) OpenConnector(dsn string) (driver.Connector, error) { return NewConnector(dsn) }
-
-// NewConnector parses dsn and returns a connector for sql.OpenDB. Errors
-// wrap ErrBadDSN.
-func NewConnector(dsn string) (driver.Connector, error) {
+func (Driver) OpenConnector(dsn string) (driver.Connector, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -95,65 +95,25 @@ func NewConnector(dsn string) (driver.Connector, error) {
 	return newConnector(cfg)
 }
 
-// ApplyPool applies the DSN's pool options (aiodb_maxsize, aiodb_minsize) to
-// db; Open does this itself, and so should code that calls sql.Open.
-func (c *Config) ApplyPool(db *sql.DB) {
-	if c.Options.MaxOpen > 0 {
-		db.SetMaxOpenConns(c.Options.MaxOpen)
+// NewConnector returns a connector for sql.OpenDB from a parsed DSN (see
+// [ParseDSN]), with the same options as [Open]: a logger and hooks. The
+// pool-size options ([MaxOpen], [MaxIdle]) set a *sql.DB, which a
+// connector does not have: give them to [Config.ApplyPool]'s *sql.DB
+// yourself, or use Open. Errors wrap ErrBadDSN.
+func NewConnector(cfg *Config, opts ...Option) (driver.Connector, error) {
+	c, err := newConnector(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if c.Options.MinIdle >= 0 {
-		db.SetMaxIdleConns(c.Options.MinIdle)
-	}
-}
-
-// node is one server of a connector: the primary or a replica.
-type node struct {
-	Node
-	primary bool
-	flavor  Dialect // the SQL dialect of the server (for ODBC, the one behind it)
-	backend driver.Connector
-	health  nodeHealth
-	// host, port and database are the node's address, for hooks (hook.go).
-	host     string
-	port     int
-	database string
-	// settings caches the answers of setting, by query.
-	settings sync.Map
-	// replayed is the newest replication position the node is known to
-	// have replayed (consistency.go).
-	replayed watermark
-	// stmtCache is how many statements each session on the node caches
-	// (stmtCacheSize); 0: none.
-	stmtCache int
-}
-
-// setting reports whether the server answers q, a query about a setting
-// that cannot change while the server runs, with a non-zero number. It
-// asks on b once per node. When the server cannot be asked it reports
-// true, uncached: its callers fail closed.
-func (n *node) setting(b *bconn, q string) bool {
-	if v, ok := n.settings.Load(q); ok {
-		return v.(bool)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
-	defer cancel()
-	row, err := queryRow(ctx, b, q)
-	if err != nil || len(row) != 1 {
-		return true
-	}
-	f, ok := floatValue(row[0])
-	if !ok {
-		return true
-	}
-	n.settings.Store(q, f != 0)
-	return f != 0
+	c.apply(openOptionsOf(opts))
+	return c, nil
 }
 
 // connector is the parsed DSN and the state every connection of one *sql.DB
 // shares: backend connectors, the rewrite cache, replica health.
 type connector struct {
 	cfg      *Config
-	prof     profile
+	prof     backend.Profile
 	primary  *node
 	replicas []*node
 	// checker is the backend connections' argument checker (nil inside
@@ -161,8 +121,8 @@ type connector struct {
 	// opened, on any node: it depends on the driver alone, not the session.
 	checker atomic.Pointer[driver.NamedValueChecker]
 	written watermark // the newest primary position recorded after a write (consistency.go)
-	cache   *rewriteCache
-	classes *queryCache[stmtInfo]
+	cache   *sqltext.RewriteCache
+	classes *sqltext.Cache[sqltext.StmtInfo]
 	router  *router
 	log     *slog.Logger // nil: no logging (log.go)
 	// hooks observe every statement (hook.go); nil when there are none.
@@ -176,15 +136,27 @@ type connector struct {
 
 var memDBCounter atomic.Uint64
 
+// profileFor returns the profile of a DSN's backend.
+func profileFor(cfg *Config) backend.Profile {
+	o := cfg.Settings
+	return backend.ProfileFor(cfg.Dialect, backend.Settings{NoBackslashEscapes: o.NoBackslashEscapes, ANSIQuotes: o.ANSIQuotes, ODBCDialect: o.ODBCDialect})
+}
+
+// queryCacheSize is how many statement texts a connector keeps the rewrite
+// and the classification of.
+const queryCacheSize = 1024
+
 func newConnector(cfg *Config) (*connector, error) {
 	c := &connector{cfg: cfg, prof: profileFor(cfg)}
 	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
 	mk := func(n Node, primary bool) (*node, error) {
-		bc, err := backendConnector(cfg.Dialect, n, memDB)
-		if err != nil {
-			return nil, err
+		bc, err := backend.Connector(cfg.Dialect, n.backend, memDB)
+		if errors.Is(err, backend.ErrNoODBC) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
+		} else if err != nil {
+			return nil, n.scrub(err)
 		}
-		nd := &node{Node: n, primary: primary, flavor: c.prof.syntax.dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
+		nd := &node{Node: n, primary: primary, flavor: c.prof.Syntax.Dialect, backend: bc, stmtCache: stmtCacheSize(cfg, n)}
 		nd.host, nd.port, nd.database = address(cfg.Dialect, n.URL)
 		return nd, nil
 	}
@@ -199,8 +171,8 @@ func newConnector(cfg *Config) (*connector, error) {
 		}
 		c.replicas = append(c.replicas, n)
 	}
-	c.cache = newRewriteCache(c.prof.syntax, c.prof.bind, 1024)
-	c.classes = newQueryCache(1024, func(q string) stmtInfo { return classify(q, c.prof.syntax) })
+	c.cache = sqltext.NewRewriteCache(c.prof.Syntax, c.prof.Bind, queryCacheSize)
+	c.classes = sqltext.NewCache(queryCacheSize, func(q string) sqltext.StmtInfo { return sqltext.Classify(q, c.prof.Syntax) })
 	c.router = newRouter(c)
 	return c, nil
 }
@@ -214,7 +186,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := c.keepMemDB(ctx); err != nil {
 		return nil, err
 	}
-	return &conn{c: c}, nil
+	return &conn{connector: c}, nil
 }
 
 // newBconn wraps raw, a backend connection to n, and keeps its argument
@@ -231,7 +203,7 @@ func (c *connector) newBconn(raw driver.Conn, n *node) *bconn {
 
 // keepMemDB opens the keeper connection of an in-memory SQLite database.
 func (c *connector) keepMemDB(ctx context.Context) error {
-	if c.cfg.Dialect != SQLite || c.cfg.Primary.backend[0] != '?' {
+	if !backend.SharedMemDB(c.cfg.Dialect, c.cfg.Primary.backend) {
 		return nil
 	}
 	c.memMu.Lock()
@@ -245,15 +217,6 @@ func (c *connector) keepMemDB(ctx context.Context) error {
 	}
 	c.memKeeper = k
 	return nil
-}
-
-// connectError wraps a failed dial with the node's redacted URL. It is never
-// driver.ErrBadConn, which Connect must not return.
-func (n *node) connectError(err error) error {
-	if errors.Is(err, driver.ErrBadConn) {
-		return fmt.Errorf("aiodb: connect %s: %v", n.URL, err)
-	}
-	return fmt.Errorf("aiodb: connect %s: %w", n.URL, err)
 }
 
 // Driver returns the aiodb driver.
@@ -271,4 +234,42 @@ func (c *connector) Close() error {
 		return err
 	}
 	return nil
+}
+
+// classify classifies a statement with the backend's SQL syntax (cached).
+func (c *connector) classify(query string) sqltext.StmtInfo { return c.classes.Get(query) }
+
+// rewrite maps a query and its arguments to the backend's native form. A
+// query without arguments is returned verbatim (unless its backend would
+// misread its placeholders: sqltext.RewriteCache.Argless), and so is one whose pgx
+// options include a QueryRewriter (pgx.NamedArgs), which owns the text.
+func (c *connector) rewrite(query string, args []driver.NamedValue) (string, []driver.NamedValue, error) {
+	lead, rewriter := c.prof.Options(args)
+	if len(args) == lead || rewriter {
+		if len(args) == 0 && c.prof.Bind != sqltext.BindDollar {
+			if err := c.cache.Argless(query); err != nil {
+				return "", nil, err
+			}
+		}
+		return query, args, nil
+	}
+	rw, err := c.cache.Get(query)
+	if err != nil {
+		return "", nil, err
+	}
+	nargs, err := bindArgs(rw, args, lead)
+	return rw.Query, nargs, err
+}
+
+// bindArgs maps args through rw, keeping the first lead arguments (backend
+// options) in front, untouched and uncounted.
+func bindArgs(rw *sqltext.Rewrite, args []driver.NamedValue, lead int) ([]driver.NamedValue, error) {
+	if lead == 0 {
+		return rw.Args(args)
+	}
+	nargs, err := rw.Args(args[lead:])
+	if err != nil || (len(nargs) > 0 && &nargs[0] == &args[lead]) {
+		return args, err
+	}
+	return append(args[:lead:lead], nargs...), nil
 }

@@ -288,7 +288,11 @@ func BenchmarkPointQueryParallel(b *testing.B) {
 // context (the primary session is open): the cost aiodb adds before any
 // statement. Goal: ≤ 50 ns, no allocation.
 func BenchmarkRoute(b *testing.B) {
-	cn, err := NewConnector("sqlite:///:memory:")
+	cfg, err := ParseDSN("sqlite:///:memory:")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cn, err := NewConnector(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

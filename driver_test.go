@@ -26,7 +26,7 @@ var typesQuery = map[Dialect]string{
 		'2024-01-02 03:04:05' AS ts, NULL AS n, 12.34 AS num, 'v' AS vc`,
 }
 
-func (b backend) typesQuery() string {
+func (b server) typesQuery() string {
 	if b.dialect == ODBC {
 		return typesQuery[PostgreSQL]
 	}
@@ -89,7 +89,7 @@ func describe(cts []*sql.ColumnType) []columnTypeInfo {
 // TestSameAsRawDriver compares values, Go types and ColumnTypes of aiodb
 // with the backend driver opened directly on the same server.
 func TestSameAsRawDriver(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		q := b.typesQuery()
 		got, gotCT := scanAll(t, b.open(t), q)
 		want, wantCT := scanAll(t, b.openRaw(t), q)
@@ -115,7 +115,7 @@ func TestSameAsRawDriver(t *testing.T) {
 }
 
 func TestErrNoRows(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		var x int
 		err := b.open(t).QueryRow("SELECT 1 FROM (SELECT 1 AS a) s WHERE a = 2").Scan(&x)
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -126,7 +126,7 @@ func TestErrNoRows(t *testing.T) {
 
 // TestBackendErrors checks that the backend's error type stays reachable.
 func TestBackendErrors(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := b.open(t)
 		tbl := b.table(t, db, "id INT PRIMARY KEY")
 		ins := "INSERT INTO " + tbl + " (id) VALUES (1)"
@@ -174,7 +174,7 @@ func TestBackendErrors(t *testing.T) {
 // TestContextCancel cancels a long query: aiodb must return as fast as the
 // raw driver, with the context's error, and leave the pool usable.
 func TestContextCancel(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		slow := map[Dialect]string{
 			PostgreSQL: "SELECT pg_sleep(10)",
 			MySQL:      "SELECT SLEEP(10)",
@@ -243,7 +243,7 @@ func TestMultipleResultSets(t *testing.T) {
 }
 
 func TestPreparedStatements(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := b.open(t)
 		tbl := b.table(t, db, "id INT PRIMARY KEY, name VARCHAR(20)")
 		ins, err := db.Prepare("INSERT INTO " + tbl + " (id, name) VALUES ($1, $2)")
@@ -282,7 +282,7 @@ func TestPreparedStatements(t *testing.T) {
 
 // TestRaw checks that sql.Conn.Raw users reach the backend connection.
 func TestRaw(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		sc, err := b.open(t).Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)

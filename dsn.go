@@ -10,136 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
-
-// OptionPrefix starts every query parameter that aiodb reads itself. No
-// backend uses it; aiodb removes these parameters before a URL reaches its
-// backend driver. They are accepted on the first (primary) URL only.
-const OptionPrefix = "aiodb_"
-
-// Config is a parsed DSN: the nodes, in DSN order, and aiodb's options.
-// Its String method and every field are free of passwords.
-type Config struct {
-	// Dialect is the dialect shared by every node.
-	Dialect Dialect
-	// Primary is the first URL of the DSN.
-	Primary Node
-	// Replicas are the other URLs, in DSN order.
-	Replicas []Node
-	// Options are aiodb's own options, read from the primary URL.
-	Options Options
-}
-
-// Node is one URL of a DSN.
-type Node struct {
-	// URL is the node's URL with its password replaced by "xxxxx" and aiodb's
-	// options removed.
-	URL string
-
-	backend string // the DSN handed to the backend driver; holds the password
-	secret  string // the password, scrubbed from backend error messages
-}
-
-// String returns the redacted URL.
-func (n Node) String() string { return n.URL }
-
-// RouteMode says which statements go to a replica without an explicit
-// WithReplica or WithPrimary context.
-type RouteMode uint8
-
-const (
-	// RouteManual (aiodb_route=manual, the default) runs every statement on
-	// the primary unless its context says WithReplica.
-	RouteManual RouteMode = iota
-	// RouteAuto (aiodb_route=auto) sends statements classified as reads,
-	// outside transactions, to a replica.
-	RouteAuto
-)
-
-// ReplicaPolicy chooses among healthy replicas.
-type ReplicaPolicy uint8
-
-const (
-	// RoundRobin (aiodb_replica_policy=round_robin, the default) takes the
-	// healthy replicas in turn, statement by statement.
-	RoundRobin ReplicaPolicy = iota
-	// Random (aiodb_replica_policy=random) takes a healthy replica at random.
-	Random
-)
-
-// Options are aiodb's own DSN options. Each is a query parameter of the
-// primary URL named OptionPrefix + the name in brackets.
-type Options struct {
-	// MaxOpen [maxsize] caps open connections (sql.DB.SetMaxOpenConns);
-	// 0, the default, is unlimited. Applied by Open; a *sql.DB from sql.Open
-	// can be configured with ApplyPool.
-	MaxOpen int
-	// MinIdle [minsize] is how many idle connections the pool keeps
-	// (sql.DB.SetMaxIdleConns); -1, the default, leaves database/sql's default of 2.
-	MinIdle int
-	// Route [route: manual|auto] is the routing mode; manual by default.
-	Route RouteMode
-	// Policy [replica_policy: round_robin|random] chooses among replicas.
-	Policy ReplicaPolicy
-	// HealthInterval [health_interval: a Go duration] is how often replicas
-	// are checked (health and lag) in the background; 5s by default.
-	HealthInterval time.Duration
-	// MaxLag [max_lag: a Go duration] skips replicas measured further behind
-	// the primary; 0, the default, disables lag checks.
-	MaxLag time.Duration
-	// Fallback [fallback: primary|none] says whether reads fall back to a
-	// read-only session on the primary when no replica is usable; primary by default.
-	Fallback bool
-	// NoBackslashEscapes and ANSIQuotes [sql_mode: a comma-separated list of
-	// NO_BACKSLASH_ESCAPES and ANSI_QUOTES] tell the placeholder lexer the
-	// MySQL server's sql_mode; by default neither is set.
-	NoBackslashEscapes, ANSIQuotes bool
-	// RawSavepoints [raw_savepoints: refuse|allow] lets the application's own
-	// SAVEPOINT, RELEASE and ROLLBACK TO statements through while aiodb's
-	// transaction has no nested level open (GORM and bun nest that way);
-	// refused by default, like every raw transaction statement.
-	RawSavepoints bool
-	// PrimaryWait [primary_wait: a Go duration] makes a statement that
-	// needs the primary while none is writable wait for one, at most this
-	// long (and never past its context's deadline); 0, the default, fails
-	// at once with ErrPrimaryDown.
-	PrimaryWait time.Duration
-	// ReadYourWrites [read_your_writes: off|wait|primary] makes replica
-	// reads see the writes made before them through the same *sql.DB
-	// (PostgreSQL, MariaDB); off by default. WithReadYourWrites sets it per
-	// context.
-	ReadYourWrites ReadYourWrites
-	// RYWWait [read_your_writes_wait: a Go duration] bounds the wait for a
-	// replica to replay the writes under read_your_writes=wait; 1s by default.
-	RYWWait time.Duration
-	// StmtCache [stmt_cache: an integer ≥ 0] is how many prepared statements
-	// each MySQL/MariaDB and SQLite session keeps for the statements with
-	// arguments it runs, least recently used first out; 0 turns the cache
-	// off. 64 by default. PostgreSQL's pgx caches statements itself, and a
-	// MySQL URL with interpolateParams=true sends none.
-	StmtCache int
-	// ODBCDialect [odbc_dialect: postgres|mysql|sqlite|ansi] says which SQL the
-	// server behind an ODBC DSN speaks: it selects lexing rules, savepoint and
-	// read-only statements. ansi (the default, reported as ODBC) allows no
-	// nested transactions and no server-side read-only session.
-	ODBCDialect Dialect
-}
-
-func defaultOptions() Options {
-	return Options{MinIdle: -1, HealthInterval: 5 * time.Second, Fallback: true, RYWWait: time.Second, StmtCache: defaultStmtCache, ODBCDialect: ODBC}
-}
-
-// String returns the DSN with passwords redacted and aiodb's options in
-// canonical form on the primary URL.
-func (c *Config) String() string {
-	var b strings.Builder
-	b.WriteString(c.Primary.URL)
-	for _, r := range c.Replicas {
-		b.WriteByte(' ')
-		b.WriteString(r.URL)
-	}
-	return b.String()
-}
 
 // schemes maps every accepted URL scheme (lower case, without +pool) to its dialect.
 var schemes = map[string]Dialect{
@@ -191,7 +64,7 @@ func ParseDSN(dsn string) (*Config, error) {
 		return nil, fmt.Errorf("%w: word %d of %d of the DSN is not a URL (want scheme://…): URLs are separated by white space, so a space in a password must be written %%20; %s",
 			ErrBadDSN, i+1, len(urls), passwordHint)
 	}
-	cfg := &Config{Options: defaultOptions()}
+	cfg := &Config{Settings: defaultSettings()}
 	for i, raw := range urls {
 		d, n, opts, err := parseNode(raw)
 		if err != nil {
@@ -200,7 +73,7 @@ func ParseDSN(dsn string) (*Config, error) {
 		switch {
 		case i == 0:
 			cfg.Dialect, cfg.Primary = d, n
-			if err := cfg.Options.set(opts, d); err != nil {
+			if err := cfg.Settings.set(opts, d); err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 			}
 		case d != cfg.Dialect:
@@ -265,7 +138,7 @@ func parseNode(raw string) (Dialect, Node, url.Values, error) {
 	}
 	u.RawQuery = q.Encode()
 	n := Node{URL: redactURL(u.String()), secret: secret}
-	if n.backend, err = backendDSN(d, u, q); err != nil {
+	if n.backend, err = backend.DSN(d, u, q); err != nil {
 		return 0, Node{}, nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 	}
 	return d, n, opts, nil
@@ -302,136 +175,8 @@ func unescapedUserinfo(rest string) string {
 		"and an @ in the path or query of a URL with a password or port, must be percent-encoded)"
 }
 
-// backendDSN translates a node URL (aiodb options removed) to the DSN its
-// backend driver parses.
-func backendDSN(d Dialect, u *url.URL, q url.Values) (string, error) {
-	switch d {
-	case PostgreSQL:
-		v := *u
-		v.Scheme = "postgres"
-		return v.String(), nil
-	case MySQL:
-		return mysqlDSN(u, q)
-	case SQLite:
-		return sqliteDSN(u, q)
-	default:
-		return odbcConnString(u, q), nil
-	}
-}
-
-// mysqlDSN writes user:pass@tcp(host:port)/db?params, go-sql-driver's form,
-// each parameter escaped as go-sql-driver reads it back. A unix_socket
-// parameter selects a socket instead of TCP.
-func mysqlDSN(u *url.URL, q url.Values) (string, error) {
-	var b strings.Builder
-	if u.User != nil {
-		b.WriteString(u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			b.WriteByte(':')
-			b.WriteString(p)
-		}
-		b.WriteByte('@')
-	}
-	if sock := q.Get("unix_socket"); sock != "" {
-		q.Del("unix_socket")
-		fmt.Fprintf(&b, "unix(%s)", sock)
-	} else if u.Host != "" {
-		host := u.Host
-		if u.Port() == "" {
-			host += ":3306"
-		}
-		fmt.Fprintf(&b, "tcp(%s)", host)
-	}
-	b.WriteByte('/')
-	b.WriteString(strings.TrimPrefix(u.Path, "/"))
-	sep := byte('?')
-	for _, k := range sortedKeys(q) {
-		for _, v := range q[k] {
-			if !mysqlVerbatim[k] {
-				v = url.QueryEscape(v)
-			}
-			if strings.ContainsAny(k+v, "&/") {
-				return "", fmt.Errorf("parameter %s: go-sql-driver/mysql reads it unescaped, so it cannot hold & or /", k)
-			}
-			b.WriteByte(sep)
-			b.WriteString(k + "=" + v)
-			sep = '&'
-		}
-	}
-	return b.String(), nil
-}
-
-// mysqlVerbatim are the parameters whose value go-sql-driver/mysql reads as
-// written, without unescaping it: a charset list keeps its commas. It
-// unescapes the others (loc, tls, serverPubKey, connectionAttributes and
-// the server's system variables such as time_zone), and no name.
-var mysqlVerbatim = map[string]bool{
-	"allowAllFiles": true, "allowCleartextPasswords": true, "allowFallbackToPlaintext": true,
-	"allowNativePasswords": true, "allowOldPasswords": true, "charset": true, "checkConnLiveness": true,
-	"clientFoundRows": true, "collation": true, "columnsWithAlias": true, "compress": true,
-	"interpolateParams": true, "maxAllowedPacket": true, "multiStatements": true, "parseTime": true,
-	"readTimeout": true, "rejectReadOnly": true, "strict": true, "timeTruncate": true,
-	"timeout": true, "writeTimeout": true,
-}
-
-// sqliteDSN follows SQLAlchemy: sqlite:///:memory: (or sqlite://) is in
-// memory, sqlite:///rel.db is relative and sqlite:////abs.db absolute. The
-// in-memory database gets its name when the connector is made, so that every
-// connection of one *sql.DB shares it; here it is marked by the empty path.
-// Connections wait up to 5 s for each other's locks (busy_timeout, as in
-// Python's sqlite3) unless a _pragma parameter sets busy_timeout.
-func sqliteDSN(u *url.URL, q url.Values) (string, error) {
-	if u.Host != "" {
-		return "", fmt.Errorf("sqlite URL has a host %q; write sqlite:///relative.db or sqlite:////absolute.db", u.Host)
-	}
-	path := strings.TrimPrefix(u.Path, "/")
-	if path == ":memory:" {
-		path = ""
-	}
-	if !slices.ContainsFunc(q["_pragma"], isBusyTimeout) {
-		q.Add("_pragma", "busy_timeout(5000)")
-	}
-	return path + "?" + q.Encode(), nil
-}
-
-// isBusyTimeout reports whether a _pragma parameter sets busy_timeout.
-func isBusyTimeout(pragma string) bool {
-	name, _, _ := strings.Cut(pragma, "(")
-	name, _, _ = strings.Cut(name, "=")
-	return strings.EqualFold(strings.TrimSpace(name), "busy_timeout")
-}
-
-// odbcConnString writes an ODBC connection string: odbc://user:pass@NAME/
-// selects the data source NAME (DSN=NAME;UID=user;PWD=pass) and every query
-// parameter becomes an attribute (odbc:///?driver=PostgreSQL+Unicode&server=h).
-func odbcConnString(u *url.URL, q url.Values) string {
-	var attrs []string
-	add := func(k, v string) { attrs = append(attrs, k+"="+odbcValue(v)) }
-	if u.Host != "" {
-		add("DSN", u.Hostname())
-	}
-	if u.User != nil {
-		add("UID", u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			add("PWD", p)
-		}
-	}
-	for _, k := range sortedKeys(q) {
-		add(k, q.Get(k))
-	}
-	return strings.Join(attrs, ";")
-}
-
-// odbcValue braces a connection-string value that holds a special character.
-func odbcValue(v string) string {
-	if strings.ContainsAny(v, ";{}= ") || strings.TrimSpace(v) != v {
-		return "{" + strings.ReplaceAll(v, "}", "}}") + "}"
-	}
-	return v
-}
-
 // set applies the aiodb_* parameters of the primary URL.
-func (o *Options) set(q url.Values, d Dialect) error {
+func (o *Settings) set(q url.Values, d Dialect) error {
 	for _, k := range sortedKeys(q) {
 		v := q.Get(k)
 		if len(q[k]) > 1 {
@@ -444,7 +189,7 @@ func (o *Options) set(q url.Values, d Dialect) error {
 	return nil
 }
 
-func (o *Options) setOne(name, v string, d Dialect) (err error) {
+func (o *Settings) setOne(name, v string, d Dialect) (err error) {
 	switch name {
 	case "maxsize":
 		o.MaxOpen, err = nonNegative(v)

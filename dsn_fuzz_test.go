@@ -155,7 +155,7 @@ func fuzzExposure(dsn string) string {
 			}
 			return a
 		}})
-	if db, err := Open(dsn, WithLogger(slog.New(h))); err != nil {
+	if db, err := Open(dsn, Logger(slog.New(h))); err != nil {
 		note("Open", err)
 	} else {
 		note("DB.Ping", db.DB().PingContext(ctx))

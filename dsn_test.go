@@ -97,21 +97,21 @@ func TestParseDSNOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Options{MaxOpen: 10, MinIdle: 2, Route: RouteAuto, Policy: Random, HealthInterval: 250 * time.Millisecond,
+	want := Settings{MaxOpen: 10, MinIdle: 2, Route: RouteAuto, Policy: Random, HealthInterval: 250 * time.Millisecond,
 		MaxLag: 3 * time.Second, Fallback: false, NoBackslashEscapes: true, ANSIQuotes: true, StmtCache: 7,
 		ReadYourWrites: RYWWait, RYWWait: 300 * time.Millisecond, ODBCDialect: ODBC}
-	if cfg.Options != want {
-		t.Errorf("options %+v\nwant %+v", cfg.Options, want)
+	if cfg.Settings != want {
+		t.Errorf("options %+v\nwant %+v", cfg.Settings, want)
 	}
 	if strings.Contains(cfg.Primary.backend, "aiodb") || !strings.Contains(cfg.Primary.backend, "charset=utf8mb4") {
 		t.Errorf("backend DSN %q", cfg.Primary.backend)
 	}
 	def, _ := ParseDSN("sqlite://")
-	if def.Options != defaultOptions() || def.Options.MinIdle != -1 || !def.Options.Fallback || def.Options.HealthInterval != 5*time.Second {
-		t.Errorf("defaults %+v", def.Options)
+	if def.Settings != defaultSettings() || def.Settings.MinIdle != -1 || !def.Settings.Fallback || def.Settings.HealthInterval != 5*time.Second {
+		t.Errorf("defaults %+v", def.Settings)
 	}
 	odbc, err := ParseDSN("odbc://pg?aiodb_odbc_dialect=postgres")
-	if err != nil || odbc.Options.ODBCDialect != PostgreSQL {
+	if err != nil || odbc.Settings.ODBCDialect != PostgreSQL {
 		t.Errorf("odbc dialect: %v %+v", err, odbc)
 	}
 }
@@ -197,7 +197,7 @@ func TestParseDSNErrorsSayWhatToDo(t *testing.T) {
 // options setOne accepts.
 func TestOptionNames(t *testing.T) {
 	for _, name := range optionNames {
-		var o Options
+		var o Settings
 		if err := o.setOne(name, "", ODBC); err != nil && strings.Contains(err.Error(), "unknown aiodb option") {
 			t.Errorf("optionNames lists %s, which setOne does not know", name)
 		}
@@ -205,7 +205,7 @@ func TestOptionNames(t *testing.T) {
 }
 
 // TestParseDSNPercentEncodedPassword: a password with the characters a URL
-// gives a meaning to, percent-encoded as the docs say, reaches each backend
+// gives a meaning to, percent-encoded as the docs say, reaches each server
 // driver decoded.
 func TestParseDSNPercentEncodedPassword(t *testing.T) {
 	const pw = "p#s?s/w@r d%1"

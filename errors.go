@@ -1,6 +1,10 @@
 package aiodb
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
+)
 
 // Errors aiodb returns. Each is a sentinel for one failure mode; the errors
 // actually returned wrap it with context, so test them with errors.Is. Errors
@@ -18,7 +22,7 @@ var (
 	// mismatch, unused argument, $0, mixed styles, a lone %, a literal ? that
 	// the backend cannot express, an unterminated literal, identifier, comment
 	// or dollar quote. The error is a *PlaceholderError carrying the byte offset.
-	ErrPlaceholder = errors.New("aiodb: placeholder error")
+	ErrPlaceholder = sqltext.ErrPlaceholder
 
 	// ErrReadOnly is wrapped by every read-only refusal: a write attempted in a
 	// replica context (refused before anything is sent) and a write refused by
@@ -111,3 +115,11 @@ var (
 	// Transaction block is used after that block has returned.
 	ErrBlockDone = errors.New("aiodb: block already ended")
 )
+
+// PlaceholderError describes a placeholder rewriting failure, found before
+// anything is sent to the server; errors.Is(err, ErrPlaceholder) holds. Its
+// Offset is the byte offset in the source query where the problem was found,
+// or -1 when the error is about the arguments as a whole (their number, or a
+// sql.Named argument); its message names the problem and never contains
+// argument values.
+type PlaceholderError = sqltext.PlaceholderError

@@ -149,7 +149,7 @@ func ExampleWithReadYourWrites() {
 
 func ExampleOpen() {
 	ctx := context.Background()
-	db, err := aiodb.Open("sqlite:///:memory:", aiodb.WithMaxOpen(4))
+	db, err := aiodb.Open("sqlite:///:memory:", aiodb.MaxOpen(4))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func ExampleOpen() {
 
 // The DSN is logged at info level with its password redacted; statements
 // at debug level.
-func ExampleWithLogger() {
+func ExampleLogger() {
 	quiet := func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey || a.Key == "took" {
 			return slog.Attr{} // drop what changes from run to run
@@ -172,7 +172,7 @@ func ExampleWithLogger() {
 		return a
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: quiet}))
-	db, err := aiodb.Open("sqlite:///:memory:", aiodb.WithLogger(logger))
+	db, err := aiodb.Open("sqlite:///:memory:", aiodb.Logger(logger))
 	if err != nil {
 		log.Fatal(err)
 	}

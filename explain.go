@@ -3,10 +3,11 @@ package aiodb
 import (
 	"database/sql/driver"
 	"slices"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
-// unknownStmt is the kind of a statement the classifier does not recognise.
-const unknownStmt = "unknown statement"
+// sqltext.UnknownStmt is the kind of a statement the classifier does not recognise.
 
 // Explanation is what aiodb does with one statement before sending it: the
 // text the backend driver receives, the order in which it receives the
@@ -40,7 +41,7 @@ type Explanation struct {
 	// refused inside a nested transaction ([ErrImplicitCommit]).
 	ImplicitCommit bool
 
-	rw *rewrite
+	rw *sqltext.Rewrite
 }
 
 // Explain explains query for a dialect with its default options (see
@@ -48,7 +49,7 @@ type Explanation struct {
 // placeholders cannot be rewritten it returns the classification with an
 // empty Query and an error wrapping [ErrPlaceholder].
 func Explain(d Dialect, query string) (*Explanation, error) {
-	return (&Config{Dialect: d, Options: defaultOptions()}).Explain(query)
+	return (&Config{Dialect: d, Settings: defaultSettings()}).Explain(query)
 }
 
 // Explain explains query as a *sql.DB opened with this DSN would run it:
@@ -58,17 +59,17 @@ func Explain(d Dialect, query string) (*Explanation, error) {
 // empty Query and an error wrapping [ErrPlaceholder].
 func (c *Config) Explain(query string) (*Explanation, error) {
 	p := profileFor(c)
-	info := classify(query, p.syntax)
-	e := &Explanation{Dialect: c.Dialect, Kind: info.kind, Read: info.read, Why: info.why,
-		TxControl: info.txControl, ImplicitCommit: info.implicitCommit}
-	rw, err := newRewrite(query, p.syntax, p.bind)
+	info := sqltext.Classify(query, p.Syntax)
+	e := &Explanation{Dialect: c.Dialect, Kind: info.Kind, Read: info.Read, Why: info.Why,
+		TxControl: info.TxControl, ImplicitCommit: info.ImplicitCommit}
+	rw, err := sqltext.NewRewrite(query, p.Syntax, p.Bind)
 	if err != nil {
 		return e, err
 	}
-	e.rw, e.Query, e.NumArgs = rw, rw.query, rw.numInput
-	e.ArgOrder = slices.Clone(rw.order)
+	e.rw, e.Query, e.NumArgs = rw, rw.Query, rw.NumInput
+	e.ArgOrder = slices.Clone(rw.Order)
 	if e.ArgOrder == nil {
-		for i := range rw.numInput {
+		for i := range rw.NumInput {
 			e.ArgOrder = append(e.ArgOrder, i)
 		}
 	}
@@ -82,7 +83,7 @@ func (e *Explanation) Class() string {
 	switch {
 	case e.Read:
 		return "read"
-	case e.Kind == unknownStmt:
+	case e.Kind == sqltext.UnknownStmt:
 		return "unknown"
 	}
 	return "write"
@@ -100,7 +101,7 @@ func (e *Explanation) Bind(args ...any) ([]any, error) {
 	for i, a := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
-	bound, err := e.rw.args(named)
+	bound, err := e.rw.Args(named)
 	if err != nil {
 		return nil, err
 	}

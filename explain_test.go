@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 func ExampleExplain() {
@@ -37,7 +39,7 @@ func TestExplain(t *testing.T) {
 		{SQLite, "DELETE FROM t WHERE id = %s RETURNING id", "DELETE FROM t WHERE id = ?1 RETURNING id", []int{0}, "write", "DELETE … RETURNING"},
 		{MySQL, "SELECT $2, $1, $1", "SELECT ?, ?, ?", []int{1, 0, 0}, "read", "SELECT"},
 		{MySQL, "SELECT 1 FOR UPDATE", "SELECT 1 FOR UPDATE", nil, "write", "SELECT … FOR UPDATE"},
-		{PostgreSQL, "FROBNICATE", "FROBNICATE", nil, "unknown", unknownStmt},
+		{PostgreSQL, "FROBNICATE", "FROBNICATE", nil, "unknown", sqltext.UnknownStmt},
 	} {
 		e, err := Explain(tc.d, tc.query)
 		if err != nil {

@@ -171,10 +171,10 @@ func (db *DB) Iterate(ctx context.Context, query string, args ...any) iter.Seq2[
 	}
 }
 
-// FetchVal runs a query and scans the first column of its first row into a
-// T, as sql.Row.Scan would: T is any type Scan accepts (int64, string,
-// time.Time, sql.NullString, *int64 for a nullable column, a sql.Scanner…).
-// FetchVal[any] returns the value normalised as in a [Record]. It returns
+// FetchVal runs a query and returns the first column of its first row as a
+// T: the value normalised as in a [Record], stored with [Record.Scan]'s rules
+// (T is int64, string, time.Time, sql.NullString, *int64 for a nullable
+// column, a sql.Scanner…; FetchVal[any] returns the normalised value). It returns
 // sql.ErrNoRows when there is no row; further rows and columns are ignored.
 func FetchVal[T any](ctx context.Context, db *DB, query string, args ...any) (T, error) {
 	return fetchVal[T](ctx, db, func([]string) (int, error) { return 0, nil }, query, args)
@@ -226,16 +226,17 @@ func fetchVal[T any](ctx context.Context, db *DB, pick func(cols []string) (int,
 	for range cols {
 		dest = append(dest, discard{})
 	}
-	if p, ok := any(&v).(*any); ok {
-		dest[i], err = db.cell(rows, i, p)
-	} else {
-		dest[i] = &v
-	}
-	if err == nil {
+	// One conversion path with Records: the value is normalised first, then
+	// stored in a T with Record.Scan's rules.
+	var val any
+	if dest[i], err = db.cell(rows, i, &val); err == nil {
 		err = rows.Scan(dest...)
 	}
 	if err != nil {
 		return v, err
+	}
+	if err := assign(&v, val); err != nil {
+		return v, fmt.Errorf("aiodb: FetchVal: column %d (%s): %w", i, cols[i], err)
 	}
 	return v, rows.Close()
 }

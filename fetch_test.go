@@ -12,7 +12,7 @@ import (
 
 // openDB opens b with Open and closes it when the test ends, after checking
 // that the pool still answers and that no connection is left in use.
-func openDB(t testing.TB, b backend, opts ...Option) *DB {
+func openDB(t testing.TB, b server, opts ...Option) *DB {
 	t.Helper()
 	db, err := Open(b.dsn, opts...)
 	if err != nil {
@@ -31,7 +31,7 @@ func openDB(t testing.TB, b backend, opts ...Option) *DB {
 }
 
 // users creates a scratch table (name, n) filled with ann=1, bob=2, cid=3.
-func users(t testing.TB, b backend, db *DB) string {
+func users(t testing.TB, b server, db *DB) string {
 	t.Helper()
 	tbl := b.table(t, db.DB(), "name VARCHAR(20) NOT NULL, n INTEGER")
 	err := db.ExecuteMany(context.Background(), "INSERT INTO "+tbl+" (name, n) VALUES ($1, $2)",
@@ -53,7 +53,7 @@ func names(recs []Record) []string {
 
 func TestFetchHelpers(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := users(t, b, db)
 
@@ -98,7 +98,7 @@ func TestFetchHelpers(t *testing.T) {
 
 func TestFetchVal(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := users(t, b, db)
 		q := "SELECT name, n FROM " + tbl + " WHERE n = $1"
@@ -155,7 +155,7 @@ func TestFetchVal(t *testing.T) {
 
 func TestExecuteMany(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := b.table(t, db.DB(), "id INTEGER PRIMARY KEY, name VARCHAR(20)")
 		count := func() int64 {
@@ -204,7 +204,7 @@ func TestExecuteMany(t *testing.T) {
 
 func TestIterate(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		tbl := users(t, b, db)
 		var got []string
@@ -306,7 +306,7 @@ var failingQuery = map[Dialect]string{
 
 func TestRecordsByIndexAndName(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		rec, err := db.FetchOne(ctx, "SELECT 1 AS a, 'x' AS b, NULL AS c, 2 AS a")
 		if err != nil {
@@ -338,7 +338,7 @@ func TestRecordsByIndexAndName(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

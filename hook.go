@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Hook observes the statements that aiodb runs: for each logical statement
@@ -18,9 +20,9 @@ import (
 // it there, which nodes failed on the way, how long it took and how it
 // ended. Tracing and metrics adapters implement it (the module
 // github.com/aiodb/aiodb/otel has OpenTelemetry's and a Prometheus
-// collector); [WithLogger]'s statement log is one.
+// collector); [Logger]'s statement log is one.
 //
-// Set hooks with [WithHook] when opening with [Open], or with [AddHook] on a
+// Set hooks with [Hooks] when opening with [Open], or with [AddHook] on a
 // *sql.DB opened with sql.Open. Without a hook, aiodb does not read the
 // clock nor build events.
 type Hook interface {
@@ -183,9 +185,9 @@ func (r Reason) String() string {
 	return ""
 }
 
-// WithHook adds h to the hooks of the DB that Open returns; it may be given
-// several times.
-func WithHook(h Hook) Option { return func(o *openOptions) { o.hooks = append(o.hooks, h) } }
+// Hooks adds hs to the hooks of the DB that Open (or the connector that
+// NewConnector) returns; it may be given several times.
+func Hooks(hs ...Hook) Option { return func(o *openOptions) { o.hooks = append(o.hooks, hs...) } }
 
 // AddHook adds h to the hooks of db, which must have been opened with aiodb
 // (sql.Open("aiodb", …) or [Open]). Statements that start after AddHook
@@ -222,7 +224,7 @@ func (c *connector) addHooks(hs ...Hook) {
 // clock.
 func (c *conn) track(r Reason) time.Time {
 	c.rt.reason, c.rt.retries = r, nil
-	if c.c.hooks.Load() == nil {
+	if c.connector.hooks.Load() == nil {
 		return time.Time{}
 	}
 	return time.Now()
@@ -233,11 +235,11 @@ func (c *conn) track(r Reason) time.Time {
 // driver.ErrSkip is not reported: nothing ran, and database/sql runs the
 // statement again through a prepared statement, which is.
 func (c *conn) observe(ctx context.Context, op Op, query, native string, args []driver.NamedValue, b *bconn, res driver.Result, start time.Time, err error) {
-	hs := c.c.hooks.Load()
+	hs := c.connector.hooks.Load()
 	if hs == nil || err == driver.ErrSkip || start.IsZero() { // zero: started before the first hook was added
 		return
 	}
-	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.c.cfg.Dialect, Database: c.c.primary.database,
+	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.connector.cfg.Dialect, Database: c.connector.primary.database,
 		Reason: c.rt.reason, Retries: c.rt.retries, Start: start, Duration: time.Since(start), RowsAffected: -1, Err: err}
 	switch op {
 	case OpBegin:
@@ -247,13 +249,13 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	case OpRollback:
 		e.Operation = "ROLLBACK"
 	default:
-		e.Operation = operationName(c.c.classify(query).kind)
+		e.Operation = operationName(c.connector.classify(query).Kind)
 	}
 	if b != nil {
 		e.Node = b.node.info()
 	}
-	if de, ok := dbErrorOf(err, c.c.prof.syntax.dialect); ok {
-		e.Code = de.code()
+	if de, ok := backend.ErrorOf(err, c.connector.prof.Syntax.Dialect); ok {
+		e.Code = de.Code()
 	}
 	if res != nil && err == nil {
 		if n, rerr := res.RowsAffected(); rerr == nil {
@@ -291,10 +293,6 @@ func operationName(kind string) string {
 	return kind
 }
 
-func (n *node) info() NodeInfo {
-	return NodeInfo{URL: n.URL, Primary: n.primary, Host: n.host, Port: n.port}
-}
-
 // address returns the host, port and database name of a node's redacted
 // URL; the host and port are empty for SQLite and ODBC, whose URLs name
 // no server.
@@ -304,12 +302,7 @@ func address(d Dialect, redacted string) (host string, port int, database string
 		return "", 0, ""
 	}
 	database = strings.TrimPrefix(u.Path, "/")
-	switch d {
-	case PostgreSQL:
-		port = 5432
-	case MySQL:
-		port = 3306
-	default:
+	if port = backend.DefaultPort(d); port == 0 {
 		if database == ":memory:" {
 			database = ""
 		}
@@ -320,13 +313,4 @@ func address(d Dialect, redacted string) (host string, port int, database string
 		port = p
 	}
 	return host, port, database
-}
-
-// code is the error code an Event reports: the SQLSTATE on PostgreSQL (and
-// ODBC when the driver gives one), the error number otherwise.
-func (e dbError) code() string {
-	if e.state != "" && e.flavor != MySQL {
-		return e.state
-	}
-	return strconv.Itoa(e.number)
 }

@@ -15,7 +15,7 @@ func ExampleHook() {
 	hook := aiodb.HookFunc(func(ctx context.Context, e *aiodb.Event) {
 		fmt.Printf("%s %q on %s (%s): rows=%d err=%v\n", e.Op, e.Rewritten, e.Node.URL, e.Reason, e.RowsAffected, e.Err)
 	})
-	db, err := aiodb.Open("sqlite:///:memory:", aiodb.WithHook(hook))
+	db, err := aiodb.Open("sqlite:///:memory:", aiodb.Hooks(hook))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (h *events) one(t *testing.T, what string) *Event {
 func TestHookEvents(t *testing.T) {
 	ctx := context.Background()
 	h := &events{}
-	db, err := Open("sqlite:///"+t.TempDir()+"/hook.db", WithHook(h))
+	db, err := Open("sqlite:///"+t.TempDir()+"/hook.db", Hooks(h))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestHookRetryPostgres(t *testing.T) {
 		t.Fatalf("the first replica of %s is not 127.0.0.1:5433", cfg)
 	}
 	h := &events{}
-	db, err := Open(strings.Fields(dsn)[0]+" "+dead+" "+cfg.Replicas[0].backend, WithHook(h))
+	db, err := Open(strings.Fields(dsn)[0]+" "+dead+" "+cfg.Replicas[0].backend, Hooks(h))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,15 +6,15 @@ import (
 	"strings"
 )
 
-// Logging is off unless Open is given WithLogger. Statements are logged at
+// Logging is off unless Open is given Logger. Statements are logged at
 // debug level by logHook, a Hook like any other: operation, query, node,
 // route reason, retries, duration, rows affected, error; argument values
-// only with WithLogArgs; URLs are always redacted.
+// only with LogArgs; URLs are always redacted.
 
-// logHook is the statement log of WithLogger.
+// logHook is the statement log of Logger.
 type logHook struct {
 	log  *slog.Logger
-	args bool // log argument values too (WithLogArgs)
+	args bool // log argument values too (LogArgs)
 }
 
 // Observe logs one statement at debug level.

@@ -68,7 +68,7 @@ var typeCases = []typeCase{
 
 // forBackend returns the declaration and literal of c for b and the value
 // expected there; ok is false when b has no such type.
-func (c typeCase) forBackend(b backend) (decl, lit string, want any, ok bool) {
+func (c typeCase) forBackend(b server) (decl, lit string, want any, ok bool) {
 	d := map[Dialect][2]string{PostgreSQL: c.pg, ODBC: c.pg, MySQL: c.my, SQLite: c.lite}[b.dialect]
 	want = c.want
 	if w := map[Dialect]any{ODBC: c.odbc, MySQL: c.mysql, SQLite: c.lit}[b.dialect]; w != nil {
@@ -77,12 +77,12 @@ func (c typeCase) forBackend(b backend) (decl, lit string, want any, ok bool) {
 	return d[0], d[1], want, d[0] != ""
 }
 
-// TestRecordTypes is the type table: one SQL type per row, on every backend,
+// TestRecordTypes is the type table: one SQL type per row, on every server,
 // read with and without arguments (MySQL's text and binary protocols), by
 // FetchOne and by FetchValAt[any].
 func TestRecordTypes(t *testing.T) {
 	ctx := context.Background()
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := openDB(t, b)
 		var cols, lits []string
 		var cases []typeCase

@@ -10,7 +10,7 @@ import (
 // TestPlaceholderStylesEndToEnd runs the same logical query written in each
 // placeholder style on every backend and expects the same rows.
 func TestPlaceholderStylesEndToEnd(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := b.open(t)
 		tbl := b.table(t, db, "id INT PRIMARY KEY, name VARCHAR(20)")
 		if _, err := db.Exec("INSERT INTO " + tbl + " (id, name) VALUES (1, 'ann'), (2, 'bob'), (3, 'cid')"); err != nil {
@@ -88,7 +88,7 @@ func TestPlaceholderStylesEndToEnd(t *testing.T) {
 // aiodb's own styles ($N, ? and ?N to a backend whose placeholder is ? or ?N):
 // there aiodb reports its own count error instead of the backend's.
 func TestPlaceholderWithoutArguments(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		db := b.open(t)
 		if b.dialect == PostgreSQL {
 			// PostgreSQL reads $N and ? itself: both reach it as written.

@@ -4,434 +4,459 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// Routing between the primary and read-only sessions (replicas, or the
-// primary opened read-only). A context marker chooses; a transaction never
-// moves; writes in a replica context are refused before anything is sent.
-//
-// Sessions. Each aiodb connection (one per database/sql pool slot) holds its
-// primary backend connection and, lazily, one read-only session per node it
-// routed a statement to: conn.ro. A session is made read-only on the server
-// when it opens (profile.readOnly) and is reused by every later statement of
-// that connection on that node. A node's sessions are discarded, on every
-// connection, when the node is taken out (routeState.gen).
-//
-// Node health and the background checker are in health.go, lag measurement
-// in lag.go.
+// Node health. A node that fails (it refused a connection, or a session
+// broke) is taken out at once and for a back-off period; statements skip it.
+// The background checker (one goroutine per connector, started by the first
+// statement routed to a replica or the first Stats, stopped by
+// connector.Close) re-admits it only after a successful half-open probe on a
+// fresh connection; each failed probe doubles the back-off (1s, 2s, 4s … 1m).
+// The checker (checker.go) also measures every replica's lag at the health
+// interval.
 
-type routeKey struct{}
+// router holds the replica nodes' health and the choice policy for one
+// connector, and runs the background health checks.
+type router struct {
+	connector *connector
+	nodes     []*node // replicas
+	rr        atomic.Uint32
 
-type routeMark uint8
+	// minBackoff and maxBackoff bound a node's time out; tests shorten them.
+	minBackoff, maxBackoff time.Duration
+	// probeFunc, when set (by tests, before the first statement), replaces
+	// the checker's probe of a replica: connect and measure lag.
+	probeFunc func(ctx context.Context, n *node) (lag time.Duration, known bool, err error)
+
+	// target is the node writes go to: the DSN's primary until the checker
+	// has read the servers' roles, then the one node that reports itself
+	// writable; nil when none or several do (targetErr says which).
+	target    atomic.Pointer[node]
+	targetErr atomic.Pointer[error]
+	// kicked asks the checker for a round now (a write refused as
+	// read-only, a lost primary); fastUntil (Unix nanoseconds) keeps it
+	// probing every fastInterval until then, after a change of roles.
+	kicked    chan struct{}
+	fastUntil atomic.Int64
+
+	mu      sync.Mutex // guards starting and closing the checker
+	running atomic.Bool
+	closed  atomic.Bool
+	ctx     context.Context // cancelled by close
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
 
 const (
-	markNone routeMark = iota
-	markPrimary
-	markReplica
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+	// fastInterval is the checker's interval while roles are changing,
+	// for fastPeriod after a change or a kick.
+	fastInterval = 100 * time.Millisecond
+	fastPeriod   = 10 * time.Second
 )
 
-// WithReplica returns a context whose statements run on a read replica,
-// read-only: Exec, a write through Query or Prepare, and a BeginTx that is
-// not ReadOnly fail with ErrReadOnly before anything is sent. Without
-// replicas in the DSN, they run on a read-only session of the primary. The
-// innermost WithReplica or WithPrimary wins.
-func WithReplica(ctx context.Context) context.Context {
-	return context.WithValue(ctx, routeKey{}, markReplica)
+func newRouter(c *connector) *router {
+	r := &router{connector: c, nodes: c.replicas, minBackoff: minBackoff, maxBackoff: maxBackoff, kicked: make(chan struct{}, 1)}
+	r.target.Store(c.primary)
+	r.ctx, r.stop = context.WithCancel(context.Background())
+	return r
 }
 
-// WithPrimary returns a context whose statements run on the primary, also
-// inside a WithReplica context and in automatic routing mode.
-func WithPrimary(ctx context.Context) context.Context {
-	return context.WithValue(ctx, routeKey{}, markPrimary)
-}
-
-// pinKey is the context key of a block's replicaPin.
-type pinKey struct{}
-
-// replicaPin is the node a Connection or Replica block reads from in a
-// replica context: the first statement chooses it, the others use it, so
-// that the block's reads see one server's replication position, which only
-// moves forward. It moves only when that node fails (or, having fallen
-// back to the primary, stays there: a replica could be behind it).
-type replicaPin struct{ n atomic.Pointer[node] }
-
-// withPin returns ctx with a replica pin, unless it carries one already
-// (nested blocks read from their outer block's node).
-func withPin(ctx context.Context) context.Context {
-	if pinOf(ctx) != nil {
-		return ctx
+// writer returns the node writes go to, or the error that says why there
+// is none (ErrPrimaryDown: no writable node; ErrSplitBrain: several).
+func (r *router) writer() (*node, error) {
+	if n := r.target.Load(); n != nil {
+		return n, nil
 	}
-	return context.WithValue(ctx, pinKey{}, new(replicaPin))
-}
-
-func pinOf(ctx context.Context) *replicaPin {
-	p, _ := ctx.Value(pinKey{}).(*replicaPin)
-	return p
-}
-
-// get returns the pinned node; nil without a pin or before the first read.
-func (p *replicaPin) get() *node {
-	if p == nil {
-		return nil
+	if e := r.targetErr.Load(); e != nil {
+		return nil, *e
 	}
-	return p.n.Load()
+	return r.connector.primary, nil
 }
 
-func (p *replicaPin) set(n *node) {
-	if p != nil {
-		p.n.Store(n)
+// kick asks the checker to read the roles now and then often for a while:
+// a write was refused as read-only, or the primary's session broke.
+func (r *router) kick() {
+	if len(r.nodes) == 0 {
+		return
+	}
+	r.start()
+	r.fastUntil.Store(time.Now().Add(fastPeriod).UnixNano())
+	select {
+	case r.kicked <- struct{}{}:
+	default:
 	}
 }
 
-func routeOf(ctx context.Context) routeMark {
-	m, _ := ctx.Value(routeKey{}).(routeMark)
-	return m
+// observed records the role a node reported (roleUnknown: it did not
+// answer).
+func (r *router) observed(n *node, role nodeRole) {
+	h := &n.health
+	h.mu.Lock()
+	was := h.role
+	if was != role {
+		h.role, h.roleSince = role, time.Now()
+	}
+	h.mu.Unlock()
+	if was != role && was != roleUnknown {
+		r.warn("node role changed", "node", n.URL, "configured", configuredRole(n), "was", was.String(), "now", role.String())
+	}
 }
 
-func isReadOnly(ctx context.Context) bool { return routeOf(ctx) == markReplica }
-
-type opKind uint8
-
-const (
-	opExec opKind = iota
-	opQuery
-	opPrepare
-)
-
-// routeState is the routing state of one connection (conn.rt). database/sql
-// serialises calls on a connection, so it needs no lock.
-type routeState struct {
-	// gen is the generation of each node when this connection opened its
-	// session on it; a session from an older generation predates an outage
-	// of the node and is reopened.
-	gen map[*node]uint64
-	// skipQuery and skipTo remember where a query went when the backend
-	// answered driver.ErrSkip, so that database/sql's Prepare of the same
-	// query lands on the same session instead of advancing the round-robin.
-	skipQuery string
-	skipTo    *bconn
-	// reason and retries describe the routing of the running statement,
-	// for hooks (hook.go): the reason is recorded where the decision is
-	// made, each failed attempt where it fails.
-	reason  Reason
-	retries []Retry
-}
-
-// route chooses the backend connection for a statement and applies the
-// read-only and transaction guards.
-func (c *conn) route(ctx context.Context, query string, op opKind) (*bconn, error) {
-	skipTo, skipQuery := c.rt.skipTo, c.rt.skipQuery
-	c.rt.skipTo, c.rt.skipQuery = nil, ""
-
-	mark := routeOf(ctx)
-	var info *stmtInfo
-	classified := func() stmtInfo {
-		if info == nil {
-			i := c.c.classify(query)
-			info = &i
+// elect sets the write target from the roles read in the last round:
+// exactly one writable node is the primary; none fails writes with
+// ErrPrimaryDown, several with ErrSplitBrain (logged at error level).
+// Until a role was read from any node, the DSN's primary stays the target.
+func (r *router) elect() {
+	var writable, known []*node
+	for _, n := range r.all() {
+		n.health.mu.Lock()
+		role := n.health.role
+		n.health.mu.Unlock()
+		if role != roleUnknown {
+			known = append(known, n)
 		}
-		return *info
-	}
-	if mark == markReplica {
-		c.rt.reason = ReasonReplica
-		if err := refusal(classified(), op, "in a replica context"); err != nil {
-			return nil, err
+		// A server the DSN names twice (a development "replica" that is
+		// the primary itself) is one writable node: the first named.
+		if role == roleWritable && !slices.ContainsFunc(writable, func(w *node) bool { return w.Node.backend == n.Node.backend }) {
+			writable = append(writable, n)
 		}
 	}
-	if st := c.managed(); st != nil {
-		c.rt.reason = ReasonTransaction
-		if err := st.guard(query); err != nil {
-			return nil, err
+	was := r.target.Load()
+	switch {
+	case len(writable) == 1:
+		r.target.Store(writable[0])
+		r.targetErr.Store(nil)
+	case len(known) == 0:
+		return
+	case len(writable) == 0:
+		err := fmt.Errorf("%w: no node of the DSN reports itself writable", ErrPrimaryDown)
+		r.targetErr.Store(&err)
+		r.target.Store(nil)
+	default:
+		urls := make([]string, len(writable))
+		for i, n := range writable {
+			urls[i] = n.URL
 		}
-		// A transaction that began on a read-only session stays read-only
-		// whatever the context says: the session must not be turned
-		// read-write (SET SESSION …) nor written through.
-		if st.b != c.primary && mark != markReplica {
-			if in := classified(); !in.read {
-				return nil, fmt.Errorf("%w: %s in a read-only transaction on %s: %s", ErrReadOnly, in.kind, st.b.node.URL, in.why)
+		err := fmt.Errorf("%w: %s all accept writes; refusing to choose (fence all but one)", ErrSplitBrain, strings.Join(urls, ", "))
+		r.targetErr.Store(&err)
+		r.target.Store(nil)
+		if was != nil && r.connector.log != nil {
+			r.connector.log.Error("aiodb: split brain: writes refused", "writable", urls)
+		}
+	}
+	if now := r.target.Load(); now != was {
+		r.fastUntil.Store(time.Now().Add(fastPeriod).UnixNano())
+		switch {
+		case now != nil:
+			r.warn("primary is now", "node", now.URL, "configured", configuredRole(now))
+		case was != nil:
+			r.warn("no primary", "err", (*r.targetErr.Load()).Error())
+		}
+	}
+}
+
+// all returns every node: the DSN's primary first, then the replicas.
+func (r *router) all() []*node {
+	return append([]*node{r.connector.primary}, r.nodes...)
+}
+
+// start starts the health checker, once, unless the router is closed or has
+// no replica. The first statement routed to a replica or to the primary
+// calls it.
+func (r *router) start() {
+	if len(r.nodes) == 0 || r.running.Load() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running.Load() || r.closed.Load() {
+		return
+	}
+	r.running.Store(true)
+	r.wg.Add(1)
+	go r.checkLoop()
+}
+
+// close stops the health checks and waits for them.
+func (r *router) close() {
+	r.mu.Lock()
+	r.closed.Store(true)
+	r.mu.Unlock()
+	r.stop()
+	r.wg.Wait()
+}
+
+// next returns the next usable replica by the DSN's policy, else the
+// primary when allowed, else nil.
+func (r *router) next(avoid *node) *node {
+	if k := len(r.nodes); k > 0 {
+		if r.connector.cfg.Settings.Policy == Random {
+			var ok [16]*node
+			usable := ok[:0]
+			for _, n := range r.nodes {
+				if n != avoid && r.usable(n) {
+					usable = append(usable, n)
+				}
+			}
+			if len(usable) > 0 {
+				return usable[rand.IntN(len(usable))]
+			}
+		} else {
+			start := int(r.rr.Add(1) - 1)
+			for i := range k {
+				n := r.nodes[(start+i)%k]
+				if n != avoid && r.usable(n) {
+					return n
+				}
 			}
 		}
-		return st.b, nil
-	}
-	if op == opPrepare && skipTo != nil && skipQuery == query && (skipTo == c.primary || c.ro[skipTo.node] == skipTo) {
-		return skipTo, nil // the reason of the statement that was skipped stands
-	}
-	var b *bconn
-	var err error
-	switch {
-	case mark == markReplica:
-		b, err = c.replica(ctx, nil, false)
-	case mark == markNone && c.c.cfg.Options.Route == RouteAuto && op != opExec && classified().read:
-		b, err = c.replica(ctx, nil, true)
-	default:
-		c.rt.reason = ReasonPrimary
-		return c.primaryConn(ctx)
-	}
-	if err != nil || b == c.primary {
-		return b, err
-	}
-	return c.caughtUp(ctx, b) // consistency.go
-}
-
-// routeBegin chooses the node of a top-level transaction: a replica for a
-// read-only transaction in a replica context, the primary otherwise.
-func (c *conn) routeBegin(ctx context.Context, opts driver.TxOptions) (*bconn, error) {
-	if routeOf(ctx) != markReplica {
-		c.rt.reason = ReasonPrimary
-		return c.primaryConn(ctx)
-	}
-	c.rt.reason = ReasonReplica
-	if !opts.ReadOnly {
-		return nil, fmt.Errorf("%w: BeginTx in a replica context must be ReadOnly (sql.TxOptions{ReadOnly: true})", ErrReadOnly)
-	}
-	b, err := c.replica(ctx, nil, false)
-	if err != nil {
-		return nil, err
-	}
-	return c.caughtUp(ctx, b)
-}
-
-// refusal is the client-side read-only check: Exec is refused outright, a
-// query or prepare when the classifier cannot prove the statement a read.
-func refusal(info stmtInfo, op opKind, where string) error {
-	if op == opExec {
-		why := "Exec is for writes; run reads with Query"
-		if !info.read {
-			why = info.why
+		if !r.connector.cfg.Settings.Fallback {
+			return nil
 		}
-		return fmt.Errorf("%w: Exec of %s %s: %s", ErrReadOnly, info.kind, where, why)
 	}
-	if !info.read {
-		return fmt.Errorf("%w: %s %s: %s", ErrReadOnly, info.kind, where, info.why)
+	w, err := r.writer()
+	if err != nil || avoid == w {
+		return nil
 	}
+	return w
+}
+
+// usable reports whether a replica is up and, with a lag limit, close enough.
+func (r *router) usable(n *node) bool {
+	h := &n.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down {
+		// Only the checker re-admits a node; without a running checker
+		// (a connector already closed) the back-off alone decides.
+		if r.running.Load() && !r.closed.Load() || time.Now().Before(h.downUntil) {
+			return false
+		}
+	}
+	max := r.connector.cfg.Settings.MaxLag
+	return max == 0 || (h.lagKnown && h.lag <= max)
+}
+
+// fail takes a node out after a failed connection or statement. A node
+// already out stays out as it is: the checker's probes set its back-off.
+func (r *router) fail(n *node, err error) {
+	if n.primary {
+		return
+	}
+	h := &n.health
+	h.failures.Add(1)
+	h.mu.Lock()
+	if h.down {
+		h.mu.Unlock()
+		return
+	}
+	h.down, h.backoff = true, r.minBackoff
+	h.downUntil = time.Now().Add(h.backoff)
+	h.lastErr = n.redact(err)
+	h.gen.Add(1)
+	d := h.backoff
+	h.mu.Unlock()
+	r.warn("replica down", "node", n.URL, "for", d, "err", n.redact(err))
+}
+
+// probed records the result of a probe: a failure takes the node out or,
+// when it was out already (a half-open probe), doubles its back-off; a
+// success re-admits it and records its lag.
+func (r *router) probed(n *node, lag time.Duration, known bool, err error) {
+	h := &n.health
+	if err != nil {
+		h.failures.Add(1)
+		h.mu.Lock()
+		if h.down {
+			h.backoff = min(max(2*h.backoff, r.minBackoff), r.maxBackoff)
+		} else {
+			h.down, h.backoff = true, r.minBackoff
+			h.gen.Add(1)
+		}
+		h.downUntil = time.Now().Add(h.backoff)
+		h.lastErr = n.redact(err)
+		d := h.backoff
+		h.mu.Unlock()
+		r.warn("replica probe failed", "node", n.URL, "retry_in", d, "err", n.redact(err))
+		return
+	}
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.backoff, h.lastErr = false, time.Time{}, 0, ""
+	h.lag, h.lagKnown = lag, known
+	h.mu.Unlock()
+	if was {
+		r.warn("replica up", "node", n.URL)
+	}
+	if max := r.connector.cfg.Settings.MaxLag; max > 0 && (!known || lag > max) {
+		r.debug("replica lagging", "node", n.URL, "lag", lag, "known", known, "max", max)
+	}
+}
+
+// primaryBackoff is how long statements that need the primary fail fast
+// with ErrPrimaryDown after a dial of it failed; the first statement after
+// that dials again (the others go on failing fast meanwhile).
+const primaryBackoff = time.Second
+
+// primaryGate returns ErrPrimaryDown while the primary n is known down and
+// its back-off runs; otherwise nil, and the caller dials it.
+func (r *router) primaryGate(n *node) error {
+	h := &n.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.down {
+		return nil
+	}
+	if now := time.Now(); now.Before(h.downUntil) {
+		return fmt.Errorf("%w: %s is down (dialled again in %v): %s", ErrPrimaryDown, n.URL, h.downUntil.Sub(now).Round(time.Millisecond), h.lastErr)
+	}
+	h.downUntil = time.Now().Add(primaryBackoff) // this caller dials; the others fail fast
 	return nil
 }
 
-// replica returns a read-only session on the next usable replica, skipping
-// the node avoid, then on the primary if the DSN allows it (or has no
-// replicas). Nodes that fail to connect are taken out. In automatic mode
-// (auto) the primary means the connection's own primary connection, and
-// running out of replicas is not an error. Inside a block, the block's
-// pinned replica comes first. It records the route's reason (ReasonAuto or
-// ReasonReplica, ReasonFallback on the primary) and every node that failed
-// to connect.
-func (c *conn) replica(ctx context.Context, avoid *node, auto bool) (*bconn, error) {
-	r := c.c.router
-	r.start()
-	c.rt.reason = ReasonReplica
-	if auto {
-		c.rt.reason = ReasonAuto
-	}
-	w, _ := r.writer()
-	pin := pinOf(ctx)
-	if n := pin.get(); n != nil && n != avoid && (n == w || r.usable(n)) {
-		b, err := c.session(ctx, n)
-		if err == nil {
-			if n == w {
-				c.rt.reason = ReasonFallback
-			}
-			return b, nil
-		}
-		if n != w && ctx.Err() == nil {
-			r.fail(n, err)
-			c.rt.retried(n, err)
-			avoid = n
-		}
-	}
-	var lastErr error
-	for range len(r.nodes) + 1 {
-		n := r.next(avoid)
-		if n == nil {
-			break
-		}
-		if n == w {
-			c.rt.reason = ReasonFallback
-			if auto {
-				return c.primaryConn(ctx)
-			}
-		}
-		b, err := c.session(ctx, n)
-		if err == nil {
-			pin.set(n)
-			return b, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		if n == w {
-			return nil, err // the primary itself is unreachable
-		}
-		r.fail(n, err)
-		c.rt.retried(n, err)
-		lastErr = err
-		avoid = n
-	}
-	if auto {
-		c.rt.reason = ReasonFallback
-		return c.primaryConn(ctx)
-	}
-	last := r.lastFailure()
-	if lastErr != nil {
-		last = r.c.primary.redact(lastErr)
-	}
-	if last != "" {
-		return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none (last error: %s)", ErrNoReplica, last)
-	}
-	return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none", ErrNoReplica)
-}
-
-// lastFailure is the recorded error of the first replica that is out, for
-// a statement that found every replica already out (the health checker or
-// another connection saw them fail first).
-func (r *router) lastFailure() string {
-	for _, n := range r.nodes {
-		h := &n.health
-		h.mu.Lock()
-		e := h.lastErr
-		h.mu.Unlock()
-		if e != "" {
-			return e
-		}
-	}
-	return ""
-}
-
-// session returns this connection's read-only session on n, opening it.
-func (c *conn) session(ctx context.Context, n *node) (*bconn, error) {
-	gen := n.health.gen.Load()
-	if b, ok := c.ro[n]; ok {
-		if c.rt.gen[n] == gen && b.valid() {
-			return b, nil
-		}
-		c.dropRO(n) // broken or closed (a cancelled query), or opened before the node's last outage
+// dialPrimary opens a backend connection to the primary n, unless it is
+// known down (ErrPrimaryDown at once), and records the outcome.
+func (r *router) dialPrimary(ctx context.Context, n *node) (driver.Conn, error) {
+	if err := r.primaryGate(n); err != nil {
+		return nil, err
 	}
 	raw, err := n.backend.Connect(ctx)
 	if err != nil {
-		return nil, n.connectError(err)
-	}
-	b := c.c.newBconn(raw, n)
-	b.readOnly = true
-	if ro := c.c.prof.readOnly; ro != "" {
-		if err := b.execSQL(ctx, ro); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("aiodb: make session on %s read-only: %w", n.URL, err)
+		if ctx.Err() == nil {
+			r.primaryFailed(n, err)
 		}
+		return nil, fmt.Errorf("%w: %w", ErrPrimaryDown, n.connectError(err))
 	}
-	if c.ro == nil {
-		c.ro = make(map[*node]*bconn)
-	}
-	if c.rt.gen == nil {
-		c.rt.gen = make(map[*node]uint64)
-	}
-	c.ro[n], c.rt.gen[n] = b, gen
-	c.c.router.debug("read-only session opened", "node", n.URL)
-	return b, nil
+	r.primaryUp(n)
+	return raw, nil
 }
 
-// nodeFailed handles an error of a statement on b: when the node (not the
-// statement) failed, the node is taken out and, outside a transaction, the
-// session dropped. It reports whether it did so.
-func (c *conn) nodeFailed(ctx context.Context, b *bconn, err error) bool {
-	if b == c.primary || ctx.Err() != nil || !nodeFailure(b, err) {
-		return false
-	}
-	c.c.router.fail(b.node, err)
-	if c.tx == nil && c.ro[b.node] == b {
-		c.dropRO(b.node)
-	}
-	return true
-}
-
-// retry reports whether a failed read on b may run again elsewhere: it ran
-// on a read-only session outside a transaction, the caller is still
-// waiting, and the node failed rather than the server refusing the statement.
-// It returns the connection to retry on.
-func (c *conn) retry(ctx context.Context, b *bconn, err error) (*bconn, bool) {
-	if err == driver.ErrSkip || c.tx != nil || !c.nodeFailed(ctx, b, err) {
-		return nil, false
-	}
-	c.rt.retried(b.node, err)
-	nb, rerr := c.replica(ctx, b.node, routeOf(ctx) != markReplica)
-	return nb, rerr == nil
-}
-
-// skipped remembers that the backend answered query on b with
-// driver.ErrSkip: database/sql prepares the query next, and route sends
-// that Prepare to b rather than choosing again (which would advance the
-// round-robin, or send an auto-mode Exec's Prepare to a replica).
-func (c *conn) skipped(query string, b *bconn, err error) {
-	if err == driver.ErrSkip && c.tx == nil {
-		c.rt.skipQuery, c.rt.skipTo = query, b
-	}
-}
-
-// retryOnce runs op on b and, when b's node fails before answering (see
-// retry), once more on another node. It returns op's result and the
-// connection that gave it.
-func retryOnce[T any](ctx context.Context, c *conn, b *bconn, op func(*bconn) (T, error)) (T, *bconn, error) {
-	v, err := op(b)
+// probePrimary dials the primary n to see whether it is up, and hangs up.
+func (r *router) probePrimary(ctx context.Context, n *node) error {
+	raw, err := r.dialPrimary(ctx, n)
 	if err != nil {
-		if nb, ok := c.retry(ctx, b, err); ok {
-			b = nb
-			if v, err = op(b); err != nil {
-				c.nodeFailed(ctx, b, err)
-			}
+		return err
+	}
+	raw.Close()
+	return nil
+}
+
+// primaryFailed records a failed dial of the primary n.
+func (r *router) primaryFailed(n *node, err error) {
+	r.kick()
+	h := &n.health
+	h.failures.Add(1)
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.lastErr = true, time.Now().Add(primaryBackoff), n.redact(err)
+	h.mu.Unlock()
+	if !was {
+		r.warn("primary down", "node", n.URL, "err", n.redact(err))
+	}
+}
+
+// primaryUp records a successful dial of the primary n.
+func (r *router) primaryUp(n *node) {
+	h := &n.health
+	h.mu.Lock()
+	was := h.down
+	h.down, h.downUntil, h.lastErr = false, time.Time{}, ""
+	h.mu.Unlock()
+	if was {
+		r.warn("primary up", "node", n.URL)
+	}
+}
+
+// recordOutcome counts a statement against its node and translates a server's
+// read-only refusal on a read-only session aiodb opened into ErrReadOnly.
+// Other errors (a refusal in the program's own read-only transaction on
+// the primary among them) and driver.ErrSkip pass unchanged.
+func (r *router) recordOutcome(b *bconn, err error) error {
+	if err == nil {
+		b.node.health.served.Add(1)
+		return nil
+	}
+	if err == driver.ErrSkip {
+		return err
+	}
+	if b.readOnly && readOnlyRefusal(b, err) {
+		return fmt.Errorf("%w: refused by %s, whose session or server is read-only: %w", ErrReadOnly, b.node.URL, err)
+	}
+	return err
+}
+
+// Bounds of one probe's timeout: a loaded machine must not flap nodes.
+const (
+	minProbeTimeout = 2 * time.Second
+	maxProbeTimeout = 10 * time.Second
+)
+
+// probeTimeout bounds one probe: the health interval, but at least
+// minProbeTimeout and at most maxProbeTimeout.
+func (r *router) probeTimeout() time.Duration {
+	return min(max(r.connector.cfg.Settings.HealthInterval, minProbeTimeout), maxProbeTimeout)
+}
+
+// checkLoop probes, at the health interval, every replica that is up (its
+// lag) and every replica whose back-off ran out (half-open).
+func (r *router) checkLoop() {
+	defer r.wg.Done()
+	p := &checker{r: r, conns: make([]*bconn, len(r.nodes)), modes: make([]lagMode, len(r.nodes)), roleConns: make([]*bconn, 1+len(r.nodes))}
+	defer p.close()
+	for {
+		p.round()
+		wait := r.connector.cfg.Settings.HealthInterval
+		if time.Now().UnixNano() < r.fastUntil.Load() {
+			wait = min(wait, fastInterval)
 		}
-	}
-	return v, b, err
-}
-
-// query runs a routed query on b (query is the caller's text, q and nargs
-// its rewrite), retrying once elsewhere when b's node fails before any row
-// arrives, and returns the rows and the connection that served them.
-func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []driver.NamedValue) (driver.Rows, *bconn, error) {
-	rows, b, err := retryOnce(ctx, c, b, func(b *bconn) (driver.Rows, error) {
-		rows, err := b.query(ctx, q, nargs)
-		c.skipped(query, b, err)
-		return rows, err
-	})
-	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err, !c.c.classify(query).read)
-	if err = c.c.router.done(b, err); err != nil {
-		return nil, b, err
-	}
-	if b == c.primary {
-		return rows, b, nil // readRows would return them as they are: spare the closure
-	}
-	return c.readRows(ctx, b, rows, func(b *bconn) (driver.Rows, error) { return b.query(ctx, q, nargs) }), b, nil
-}
-
-// readRows returns rows as they are from the primary and, from a read-only
-// session, wrapped in roRows; outside a transaction the query runs again
-// on another node (run) when the node fails before the first row.
-func (c *conn) readRows(ctx context.Context, b *bconn, rows driver.Rows, run func(*bconn) (driver.Rows, error)) driver.Rows {
-	if b == c.primary {
-		return rows
-	}
-	rr := &roRows{fwdRows: fwdRows{rows}, r: c.c.router, b: b}
-	if c.tx == nil {
-		// rows == nil, err == nil: not re-run.
-		rr.rerun = func(failed *bconn, err error) (driver.Rows, *bconn, error) {
-			nb, ok := c.retry(ctx, failed, err)
-			if !ok {
-				return nil, nil, nil
-			}
-			rows, rerr := run(nb)
-			if rerr != nil {
-				c.nodeFailed(ctx, nb, rerr)
-			}
-			return rows, nb, c.c.router.done(nb, rerr)
+		t := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return
+		case <-r.kicked:
+		case <-t.C:
 		}
+		t.Stop()
 	}
-	return rr
 }
 
-// prepare prepares native on b, retrying once elsewhere when b's node fails.
-func (c *conn) prepare(ctx context.Context, b *bconn, native string) (driver.Stmt, *bconn, error) {
-	si, b, err := retryOnce(ctx, c, b, func(b *bconn) (driver.Stmt, error) { return b.prepare(ctx, native) })
-	if err != nil {
-		return nil, b, c.c.router.done(b, err)
+func (r *router) debug(msg string, args ...any) {
+	if r.connector.log != nil {
+		r.connector.log.Debug("aiodb: "+msg, args...)
 	}
-	return si, b, nil
+}
+
+func (r *router) warn(msg string, args ...any) {
+	if r.connector.log != nil {
+		r.connector.log.Warn("aiodb: "+msg, args...)
+	}
+}
+
+func (r *router) stats() []NodeStats {
+	r.start() // health is measured from the first statement on a replica, or from the first Stats
+	out := make([]NodeStats, 0, 1+len(r.nodes))
+	w, _ := r.writer()
+	for _, n := range r.all() {
+		h := &n.health
+		s := NodeStats{URL: n.URL, Primary: n.primary, Writer: n == w, Served: h.served.Load(), Failures: h.failures.Load()}
+		s.Healthy = !n.primary && r.usable(n)
+		h.mu.Lock()
+		s.Down, s.Lag, s.LagKnown, s.LastErr = h.down, h.lag, h.lagKnown, h.lastErr
+		s.Role, s.RoleAt = h.role.String(), h.roleSince
+		h.mu.Unlock()
+		if n.primary {
+			s.Healthy = !s.Down
+		}
+		out = append(out, s)
+	}
+	return out
 }

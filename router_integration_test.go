@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // Integration tests of replica routing on real streaming replicas
@@ -485,7 +487,7 @@ func TestReplicaPostgresLayerTwo(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Exec("DROP FUNCTION IF EXISTS " + fn + "()") })
-		if info := classify("SELECT "+fn+"()", synPG); !info.read {
+		if info := sqltext.Classify("SELECT "+fn+"()", sqltext.Syntax{Dialect: PostgreSQL}); !info.Read {
 			t.Fatalf("the test needs a statement the classifier deems a read: %+v", info)
 		}
 		var rec bool
@@ -836,7 +838,7 @@ func TestReplicaMySQLLayerTwo(t *testing.T) {
 		root.Exec("DROP FUNCTION IF EXISTS " + fn)
 		root.Exec("DROP TABLE IF EXISTS " + tbl)
 	})
-	if info := classify("SELECT "+fn+"()", synMy); !info.read {
+	if info := sqltext.Classify("SELECT "+fn+"()", sqltext.Syntax{Dialect: MySQL}); !info.Read {
 		t.Fatalf("the test needs a statement the classifier deems a read: %+v", info)
 	}
 	db := openRouted(t, app+" "+app)
@@ -992,7 +994,7 @@ func TestReplicaSQLiteLayerTwo(t *testing.T) {
 				return fmt.Errorf("not a replica session")
 			}
 			_, err = b.exec(context.Background(), "INSERT INTO t VALUES (3)", nil)
-			return c.c.router.done(b, err)
+			return c.connector.router.recordOutcome(b, err)
 		})
 		sc.Close()
 		if !errors.Is(err, ErrReadOnly) {

@@ -65,7 +65,7 @@ func (r *roRows) Next(dest []driver.Value) error {
 			return r.Next(dest)
 		}
 	}
-	return r.r.done(r.b, err)
+	return r.r.recordOutcome(r.b, err)
 }
 
 // Close closes the backend rows once.

@@ -4,19 +4,21 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // stmt is a statement prepared on one backend connection (the node its
 // query was routed to). Arguments are mapped through the statement's rewrite.
 type stmt struct {
-	c        *conn
+	conn     *conn
 	b        *bconn
 	si       driver.Stmt
-	rw       *rewrite // nil when the query was prepared verbatim
-	query    string   // the caller's query, for the transaction guard
-	native   string   // the query as prepared on the backend
-	readOnly bool     // prepared in a replica context: Exec is refused
-	reason   Reason   // why the router sent the prepare to b, for hooks
+	rw       *sqltext.Rewrite // nil when the query was prepared verbatim
+	query    string           // the caller's query, for the transaction guard
+	native   string           // the query as prepared on the backend
+	readOnly bool             // prepared in a replica context: Exec is refused
+	reason   Reason           // why the router sent the prepare to b, for hooks
 }
 
 var (
@@ -36,7 +38,7 @@ func (s *stmt) NumInput() int {
 	if s.rw == nil {
 		return s.si.NumInput()
 	}
-	return s.rw.numInput
+	return s.rw.NumInput
 }
 
 // CheckNamedValue asks the backend statement's checker, then the backend
@@ -56,14 +58,14 @@ func (s *stmt) args(args []driver.NamedValue) ([]driver.NamedValue, error) {
 	if s.rw == nil {
 		return args, nil
 	}
-	return s.rw.args(args)
+	return s.rw.Args(args)
 }
 
 // ExecContext runs the statement; in a replica context it is refused.
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	start := s.c.track(s.reason)
+	start := s.conn.track(s.reason)
 	r, b, err := s.exec(ctx, args)
-	s.c.observe(ctx, OpStmtExec, s.query, s.native, args, b, r, start, err) // hook.go
+	s.conn.observe(ctx, OpStmtExec, s.query, s.native, args, b, r, start, err)
 	return r, err
 }
 
@@ -73,32 +75,26 @@ func (s *stmt) exec(ctx context.Context, args []driver.NamedValue) (driver.Resul
 	if s.readOnly {
 		return nil, nil, fmt.Errorf("%w: Exec of a statement prepared in a replica context", ErrReadOnly)
 	}
-	if err := s.c.txGuard(s.query); err != nil {
+	if err := s.conn.txGuard(s.query); err != nil {
 		return nil, nil, err
 	}
 	nargs, err := s.args(args)
 	if err != nil {
 		return nil, nil, err
 	}
-	exec := func() (driver.Result, error) {
-		if se, ok := s.si.(driver.StmtExecContext); ok {
-			return se.ExecContext(ctx, nargs)
-		}
-		return legacy(ctx, nargs, s.si.Exec) //lint:ignore SA1019 legacy drivers
-	}
-	r, err := exec()
-	s.c.txCheck(s.b, err)
-	if old := s.b.node; s.c.refusedWrite(ctx, s.b, err) { // the primary moved: send it there, once
-		if nb, perr := s.c.primaryConn(ctx); perr == nil && s.move(ctx, nb) == nil {
-			s.c.rt.retried(old, err)
-			r, err = exec()
+	r, err := stmtExec(ctx, s.si, nargs)
+	s.conn.txCheck(s.b, err)
+	if old := s.b.node; s.conn.refusedWrite(ctx, s.b, err) { // the primary moved: send it there, once
+		if nb, perr := s.conn.primaryConn(ctx); perr == nil && s.move(ctx, nb) == nil {
+			s.conn.rt.retried(old, err)
+			r, err = stmtExec(ctx, s.si, nargs)
 		}
 	}
-	err = s.c.primaryLost(ctx, s.b, err, true)
-	if err == nil && s.c.tx == nil && s.b == s.c.primary {
-		s.c.noteWrite(ctx, s.b) // consistency.go: read-your-writes
+	err = s.conn.primaryLost(ctx, s.b, err, true)
+	if err == nil && s.conn.tx == nil && s.b == s.conn.primary {
+		s.conn.noteWrite(ctx, s.b) // read-your-writes
 	}
-	return r, s.b, s.c.shield(s.c.c.router.done(s.b, s.b.note(err)))
+	return r, s.b, s.conn.hideBadConn(s.conn.connector.router.recordOutcome(s.b, s.b.recordBadConn(err)))
 }
 
 // QueryContext runs the statement and returns the backend's rows. A read
@@ -106,16 +102,16 @@ func (s *stmt) exec(ctx context.Context, args []driver.NamedValue) (driver.Resul
 // answering (or before its first row) runs once more on another node,
 // where the statement is prepared again and then stays.
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	start := s.c.track(s.reason)
+	start := s.conn.track(s.reason)
 	rows, b, err := s.queryRows(ctx, args)
-	s.c.observe(ctx, OpStmtQuery, s.query, s.native, args, b, nil, start, err) // hook.go
+	s.conn.observe(ctx, OpStmtQuery, s.query, s.native, args, b, nil, start, err)
 	return rows, err
 }
 
 // queryRows runs the statement and returns its rows and the connection
 // that served them (nil when it was refused first).
 func (s *stmt) queryRows(ctx context.Context, args []driver.NamedValue) (driver.Rows, *bconn, error) {
-	if err := s.c.txGuard(s.query); err != nil {
+	if err := s.conn.txGuard(s.query); err != nil {
 		return nil, nil, err
 	}
 	nargs, err := s.args(args)
@@ -126,19 +122,15 @@ func (s *stmt) queryRows(ctx context.Context, args []driver.NamedValue) (driver.
 		if err := s.move(ctx, b); err != nil {
 			return nil, err
 		}
-		if sq, ok := s.si.(driver.StmtQueryContext); ok {
-			rows, err := sq.QueryContext(ctx, nargs)
-			return rows, b.note(err)
-		}
-		rows, err := legacy(ctx, nargs, s.si.Query) //lint:ignore SA1019 legacy drivers
-		return rows, b.note(err)
+		rows, err := stmtQuery(ctx, s.si, nargs)
+		return rows, b.recordBadConn(err)
 	}
-	rows, b, err := retryOnce(ctx, s.c, s.b, run)
-	s.c.txCheck(b, err)
+	rows, b, err := retryOnce(ctx, s.conn, s.b, run)
+	s.conn.txCheck(b, err)
 	if err != nil {
-		return nil, b, s.c.shield(s.c.c.router.done(b, err))
+		return nil, b, s.conn.hideBadConn(s.conn.connector.router.recordOutcome(b, err))
 	}
-	return s.c.readRows(ctx, b, rows, run), b, nil
+	return s.conn.readRows(ctx, b, rows, run), b, nil
 }
 
 // move prepares the statement again on b, unless it is there already, and
@@ -154,19 +146,6 @@ func (s *stmt) move(ctx context.Context, b *bconn) error {
 	s.si.Close()
 	s.b, s.si = b, si
 	return nil
-}
-
-// legacy runs a legacy Stmt method the way database/sql's ctxutil does.
-func legacy[T any](ctx context.Context, args []driver.NamedValue, call func([]driver.Value) (T, error)) (T, error) {
-	var zero T
-	vals, err := namedValuesToValues(args)
-	if err != nil {
-		return zero, err
-	}
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
-	return call(vals)
 }
 
 // Exec is never called by database/sql (ExecContext exists); it is there

@@ -5,8 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 
-	"github.com/go-sql-driver/mysql"
-	"modernc.org/sqlite"
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // The statement cache. go-sql-driver/mysql (without interpolateParams)
@@ -32,13 +31,8 @@ const defaultStmtCache = 64
 // other backends and on a MySQL node with interpolateParams=true, whose
 // statements already take one round trip.
 func stmtCacheSize(cfg *Config, n Node) int {
-	switch cfg.Dialect {
-	case SQLite:
-		return cfg.Options.StmtCache
-	case MySQL:
-		if mc, err := mysql.ParseDSN(n.backend); err == nil && !mc.InterpolateParams {
-			return cfg.Options.StmtCache
-		}
+	if backend.CachesStatements(cfg.Dialect, n.backend) {
+		return cfg.Settings.StmtCache
 	}
 	return 0
 }
@@ -64,17 +58,6 @@ type cachedStmt struct {
 	// dropped is set when the statement left the cache while busy: it is
 	// closed when its rows are.
 	dropped bool
-}
-
-// cachingDriver reports whether sessions of d may cache statements: the
-// cache relies on how go-sql-driver/mysql's and modernc's statements
-// behave (the session's statement ids, modernc's reused statement handle).
-func cachingDriver(d driver.Driver) bool {
-	switch d.(type) {
-	case *mysql.MySQLDriver, *sqlite.Driver:
-		return true
-	}
-	return false
 }
 
 // get returns the statement of query, marking it most recently used; nil
@@ -208,8 +191,8 @@ func (b *bconn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
 // tooManyStmts reports whether the server refused to prepare a statement
 // because it holds as many as it allows.
 func (b *bconn) tooManyStmts(err error) bool {
-	e, ok := mysqlErrorOf(err)
-	return ok && e.number == myErrMaxPreparedStmts
+	e, ok := backend.MySQLErrorOf(err)
+	return ok && e.Number == backend.MyErrMaxPreparedStmts
 }
 
 // staleStmt reports whether err says that s no longer matches the schema
@@ -217,10 +200,10 @@ func (b *bconn) tooManyStmts(err error) bool {
 // then dropped from the cache.
 func (b *bconn) staleStmt(s *cachedStmt, err error) bool {
 	stale := false
-	if e, ok := mysqlErrorOf(err); ok {
-		stale = e.number == myErrNeedReprepare || e.number == myErrUnknownStmt
-	} else if e, ok := sqliteErrorOf(err); ok {
-		stale = e.number&0xff == sqliteSchema
+	if e, ok := backend.MySQLErrorOf(err); ok {
+		stale = e.Number == backend.MyErrNeedReprepare || e.Number == backend.MyErrUnknownStmt
+	} else if e, ok := backend.SQLiteErrorOf(err); ok {
+		stale = e.Number&0xff == backend.SQLiteSchema
 	}
 	if stale && b.stmts.m[s.text] == s {
 		b.stmts.drop(s)
@@ -231,8 +214,8 @@ func (b *bconn) staleStmt(s *cachedStmt, err error) bool {
 // failedStmt handles the error of a cached statement: when the session
 // failed, its statements are dropped, never to be used again.
 func (b *bconn) failedStmt(err error) error {
-	err = b.note(err)
-	if err != nil && (b.broken || linkFailure(err) || !b.valid()) {
+	err = b.recordBadConn(err)
+	if err != nil && (b.broken || backend.LinkFailure(err) || !b.valid()) {
 		b.stmts.clear()
 	}
 	return err
@@ -244,7 +227,7 @@ func (b *bconn) execCached(ctx context.Context, query string, args []driver.Name
 	for retried := false; ; retried = true {
 		s, err := b.stmt(ctx, query)
 		if s == nil {
-			return nil, err != nil, b.note(err)
+			return nil, err != nil, b.recordBadConn(err)
 		}
 		r, err := s.execer.ExecContext(ctx, args)
 		if err != nil && b.staleStmt(s, err) && !retried {
@@ -260,7 +243,7 @@ func (b *bconn) queryCached(ctx context.Context, query string, args []driver.Nam
 	for retried := false; ; retried = true {
 		s, err := b.stmt(ctx, query)
 		if s == nil {
-			return nil, err != nil, b.note(err)
+			return nil, err != nil, b.recordBadConn(err)
 		}
 		rows, err := s.queryer.QueryContext(ctx, args)
 		if err == nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // cacheServer is a fake backend session whose statements the cache tests
@@ -24,7 +26,7 @@ type cacheServer struct {
 
 func (s *cacheServer) Prepare(q string) (driver.Stmt, error) {
 	if s.limit > 0 && len(s.open) >= s.limit {
-		return nil, &mysql.MySQLError{Number: myErrMaxPreparedStmts, Message: "Can't create more than max_prepared_stmt_count statements"}
+		return nil, &mysql.MySQLError{Number: backend.MyErrMaxPreparedStmts, Message: "Can't create more than max_prepared_stmt_count statements"}
 	}
 	s.prepares++
 	s.open = append(s.open, q)
@@ -111,7 +113,7 @@ func TestStmtCacheTooManyStatements(t *testing.T) {
 	other := cacheSession(full, 10)
 	full.open = []string{"another session's"}
 	_, err := other.exec(rtBG, "q1", oneArg)
-	if e, ok := mysqlErrorOf(err); !ok || e.number != myErrMaxPreparedStmts {
+	if e, ok := backend.MySQLErrorOf(err); !ok || e.Number != backend.MyErrMaxPreparedStmts {
 		t.Errorf("server full: %v, want error 1461", err)
 	}
 }
@@ -119,7 +121,7 @@ func TestStmtCacheTooManyStatements(t *testing.T) {
 // TestStmtCacheStale: a statement the server calls stale (1615 after a
 // schema change, 1243 when it lost it) is prepared again and run once more.
 func TestStmtCacheStale(t *testing.T) {
-	for _, num := range []uint16{myErrNeedReprepare, myErrUnknownStmt} {
+	for _, num := range []uint16{backend.MyErrNeedReprepare, backend.MyErrUnknownStmt} {
 		srv := &cacheServer{}
 		b := cacheSession(srv, 4)
 		if _, err := b.exec(rtBG, "q1", oneArg); err != nil {

@@ -62,9 +62,9 @@ func CheckTopology(ctx context.Context, cfg *Config) (*Topology, error) {
 	}
 	wg.Wait()
 
-	// Lag, by the health checker's own measurement (lag.go), on the
+	// Lag, by the health checker's own measurement (checker.go), on the
 	// connections just opened; the prober closes them.
-	p := &prober{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
+	p := &checker{r: c.router, primary: conns[0], conns: conns[1:], modes: make([]lagMode, len(c.replicas))}
 	defer p.close()
 	if len(c.replicas) > 0 && conns[0] != nil {
 		start := time.Now() // as in a health check round: lag counts from before the primary's position
@@ -107,9 +107,9 @@ func (c *connector) inspect(ctx context.Context, n *node) (*bconn, NodeCheck) {
 			nc.RTT = time.Since(start)
 		}
 	}
-	if err == nil && c.prof.state != "" {
+	if err == nil && c.prof.State != "" {
 		var row []driver.Value
-		row, err = queryRow(ctx, b, c.prof.state)
+		row, err = queryRow(ctx, b, c.prof.State)
 		if err == nil && len(row) == 2 {
 			nc.ReadOnly, nc.RoleKnown = boolValue(row[0])
 			nc.Version, _ = stringValue(row[1])

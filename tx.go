@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Nested transactions. database/sql lets (*sql.Conn).BeginTx be called while
@@ -85,7 +87,7 @@ const (
 
 // txStack is the transaction state of one connection.
 type txStack struct {
-	c        *conn
+	conn     *conn
 	b        *bconn    // the node the transaction began on; it never moves
 	root     driver.Tx // the backend transaction
 	iso      driver.IsolationLevel
@@ -109,104 +111,6 @@ type txStack struct {
 	openBuf, handleBuf [3]*txLevel
 }
 
-// txLevel is the driver.Tx of one level.
-type txLevel struct {
-	st       *txStack
-	ctx      context.Context // the BeginTx context: once done, database/sql rolls the level back
-	depth    int
-	release  string // "RELEASE SAVEPOINT <name>" (releaseSQL); "" at depth 0
-	readOnly bool
-	done     bool // ended: committed, rolled back, or discarded with a parent
-	reaped   bool // rolled back by aiodb because its context was done
-	settled  bool // database/sql has called Commit or Rollback
-}
-
-var _ driver.Tx = (*txLevel)(nil)
-
-// BeginTx starts the top-level transaction on the node the context routes
-// to, or, when one is already open, a savepoint inside it.
-func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	start := c.track(0)
-	tx, b, err := c.beginTx(ctx, opts)
-	c.observe(ctx, OpBegin, "", "", nil, b, nil, start, err) // hook.go
-	return tx, err
-}
-
-// beginTx is BeginTx; it also returns the connection the transaction runs
-// on, nil when none was sent anything.
-func (c *conn) beginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, *bconn, error) {
-	if st := c.managed(); st != nil && !st.ended && st.open[0].ctx.Err() != nil {
-		// database/sql is about to roll the transaction back (its context
-		// is done); do it now rather than nest in it.
-		st.reap(0)
-	}
-	if st := c.managed(); st != nil {
-		c.rt.reason = ReasonTransaction
-		tx, err := st.nest(ctx, opts)
-		if err != nil {
-			return nil, st.b, notBadConn(err)
-		}
-		return tx, st.b, nil
-	}
-	b, err := c.routeBegin(ctx, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := b.begin(ctx, opts)
-	if err != nil {
-		return nil, b, c.c.router.done(b, err)
-	}
-	st := &txStack{c: c, b: b, root: t, iso: opts.Isolation}
-	if b.rollbacks != nil {
-		st.rollbacksAt = b.rollbacks.Load()
-	}
-	top := &txLevel{st: st, ctx: ctx, readOnly: opts.ReadOnly}
-	st.open = append(st.openBuf[:0], top)
-	st.handles = append(st.handleBuf[:0], top)
-	c.tx = st
-	return top, b, nil
-}
-
-// managed returns the transaction stack the connection's statements run
-// in, or nil. A stack whose top level has ended stays attached while
-// database/sql still holds a level of it whose context is live: statements
-// can go through that *sql.Tx, and must be refused rather than autocommit.
-// Levels whose context is done do not hold the stack: database/sql is about
-// to end them from its awaitDone goroutine (that Rollback sends no SQL),
-// and a program must not use a *sql.Tx after its context is done; the
-// backend drivers refuse a statement whose own context is done.
-func (c *conn) managed() *txStack {
-	st := c.tx
-	if st != nil && st.ended && !slices.ContainsFunc(st.handles, func(lv *txLevel) bool { return lv.ctx.Err() == nil }) {
-		c.tx = nil
-		return nil
-	}
-	return st
-}
-
-// shield keeps driver.ErrBadConn from database/sql while the connection
-// manages a transaction: see notBadConn. Statement paths call it.
-func (c *conn) shield(err error) error {
-	if c.tx == nil {
-		return err
-	}
-	return notBadConn(err)
-}
-
-// notBadConn returns err, unless it is (or wraps) driver.ErrBadConn: then an
-// error with the same message that is not. database/sql answers ErrBadConn
-// from an operation on a *sql.Conn by closing it, and closing waits until
-// every *sql.Tx of the connection has ended; when the goroutine that would
-// end them is the one waiting, it never returns (research B1.3, B6). The
-// backend connection is already marked broken (bconn.note), so the pool
-// drops it once the *sql.Conn is released.
-func notBadConn(err error) error {
-	if err == nil || !errors.Is(err, driver.ErrBadConn) {
-		return err
-	}
-	return fmt.Errorf("aiodb: connection lost inside a transaction: %v", err)
-}
-
 // depth is the depth of the innermost open level.
 func (st *txStack) depth() int { return len(st.open) - 1 }
 
@@ -225,13 +129,13 @@ func (st *txStack) endedErr() error {
 // nest opens a savepoint level. Options that cannot hold inside the running
 // transaction are refused before any SQL is sent.
 func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	prof := st.c.c.prof
+	prof := st.conn.connector.prof
 	switch {
 	case st.ended:
 		return nil, st.endedErr()
 	case st.lost != nil:
 		return nil, st.lostErr("BeginTx")
-	case !prof.savepoints:
+	case !prof.Savepoints:
 		return nil, fmt.Errorf("%w: this backend profile has no savepoints (set aiodb_odbc_dialect)", ErrNestedTxOptions)
 	case st.poisoned != nil:
 		return nil, fmt.Errorf("%w: the transaction must be rolled back: %v", ErrTxRolledBack, st.poisoned)
@@ -241,12 +145,12 @@ func (st *txStack) nest(ctx context.Context, opts driver.TxOptions) (driver.Tx, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := st.reap(1); err != nil {
+	if err := st.rollbackExpired(1); err != nil {
 		return nil, err
 	}
 	parent := st.open[st.depth()]
 	scopeRO := opts.ReadOnly && !parent.readOnly
-	if scopeRO && !prof.scopedReadOnly {
+	if scopeRO && !prof.ScopedReadOnly {
 		return nil, fmt.Errorf("%w: read-only nested transaction inside a read-write one (only PostgreSQL can scope it)", ErrNestedTxOptions)
 	}
 	st.seq++
@@ -273,7 +177,7 @@ func (st *txStack) run(ctx context.Context, sql string) error {
 	if err == nil {
 		return nil
 	}
-	if e, ok := mysqlErrorOf(err); ok && e.number == myErrNoSuchSavepoint {
+	if e, ok := backend.MySQLErrorOf(err); ok && e.Number == backend.MyErrNoSuchSavepoint {
 		// Only aiodb names savepoints here: the server ended the transaction.
 		err = fmt.Errorf("%w: %w: %s: the server has no such savepoint, so the transaction was ended under aiodb (a statement that implicitly committed, or a deadlock rollback): %w", ErrTxAborted, ErrImplicitCommit, sql, err)
 		st.lost = err
@@ -296,7 +200,7 @@ func (st *txStack) check(err error) {
 	}
 	if st.endedBy(err) {
 		st.lost = err
-		st.c.c.router.debug("transaction lost", "node", st.b.node.URL, "err", st.b.node.redact(err))
+		st.conn.connector.router.debug("transaction lost", "node", st.b.node.URL, "err", st.b.node.redact(err))
 	}
 }
 
@@ -308,15 +212,15 @@ func (st *txStack) endedBy(err error) bool {
 	if b.rollbacks != nil && b.rollbacks.Load() != st.rollbacksAt {
 		return true
 	}
-	e, isDB := dbErrorOf(err, b.flavor())
-	if b.broken || !b.valid() || isDB && e.nodeFailure() || !isDB && linkFailure(err) {
+	e, isDB := backend.ErrorOf(err, b.flavor())
+	if b.broken || !b.valid() || isDB && e.NodeFailure() || !isDB && backend.LinkFailure(err) {
 		b.broken = true
 		return true
 	}
 	if !isDB {
 		return false
 	}
-	ended, check := e.txEnded()
+	ended, check := e.TxEnded()
 	if check != "" {
 		ended = b.node.setting(b, check)
 	}
@@ -333,16 +237,16 @@ func (st *txStack) lostErr(what string) error {
 	return fmt.Errorf("%w: %s: the server ended the transaction: %w", ErrTxAborted, what, st.lost)
 }
 
-// reap rolls back the outermost open level at depth ≥ from whose BeginTx
+// rollbackExpired rolls back the outermost open level at depth ≥ from whose BeginTx
 // context is done, with every level above it: database/sql is about to
-// roll it back anyway. Reaping the top level ends the transaction, which
+// roll it back anyway. Rolling back the top level ends the transaction, which
 // the error returned reports.
-func (st *txStack) reap(from int) error {
+func (st *txStack) rollbackExpired(from int) error {
 	for _, lv := range st.open[min(from, len(st.open)):] {
 		if lv.ctx.Err() == nil {
 			continue
 		}
-		lv.reaped = true
+		lv.expired = true
 		err := lv.rollback()
 		if lv.depth == 0 {
 			return errors.Join(fmt.Errorf("%w: its context is done (%v)", ErrTxRolledBack, context.Cause(lv.ctx)), err)
@@ -355,129 +259,26 @@ func (st *txStack) reap(from int) error {
 	return nil
 }
 
-// settle records that database/sql has called Commit or Rollback of lv,
+// markEnded records that database/sql has called Commit or Rollback of lv,
 // which releases its *sql.Tx's hold on the *sql.Conn.
-func (st *txStack) settle(lv *txLevel) {
-	if lv.settled {
+func (st *txStack) markEnded(lv *txLevel) {
+	if lv.endCalled {
 		return
 	}
-	lv.settled = true
+	lv.endCalled = true
 	st.handles = slices.DeleteFunc(st.handles, func(h *txLevel) bool { return h == lv })
 	if st.ended && len(st.handles) == 0 {
 		st.detach()
 	}
 }
 
-// finish is the last step of Commit and Rollback: errors at depth ≥ 1, and
-// at depth 0 while another *sql.Tx of the connection is open, lose their
-// driver.ErrBadConn identity.
-func (lv *txLevel) finish(err error) error {
-	if lv.depth > 0 || len(lv.st.handles) > 0 {
-		return notBadConn(err)
-	}
-	return err
-}
-
-// Commit commits the top level or releases a savepoint.
-func (lv *txLevel) Commit() error {
-	c := lv.st.c
-	start := c.track(ReasonTransaction)
-	lv.st.settle(lv)
-	err := lv.commit()
-	if err == nil && lv.depth == 0 && !lv.readOnly {
-		c.noteWrite(lv.ctx, lv.st.b) // consistency.go: read-your-writes
-	}
-	err = lv.finish(err)
-	c.observe(lv.ctx, OpCommit, "", "", nil, lv.st.b, nil, start, err) // hook.go
-	return err
-}
-
-func (lv *txLevel) commit() error {
-	st := lv.st
-	if lv.done {
-		if lv.reaped {
-			return fmt.Errorf("%w: %s was rolled back when its context ended (%v)", ErrTxRolledBack, lv, context.Cause(lv.ctx))
-		}
-		return fmt.Errorf("%w: commit of %s", ErrTxDone, lv)
-	}
-	if st.lost != nil {
-		lv.rollback()
-		return fmt.Errorf("%w: %w", ErrTxRolledBack, st.lostErr("commit of "+lv.String()))
-	}
-	reapErr := st.reap(lv.depth + 1)
-	switch {
-	case lv.depth < st.depth():
-		child := st.open[lv.depth+1]
-		return errors.Join(fmt.Errorf("%w: commit of %s while %s is open: rolled back", ErrNestedTxOpen, lv, child), reapErr, lv.rollback())
-	case lv.depth == 0:
-		return errors.Join(reapErr, st.commitTop())
-	}
-	if err := st.run(context.Background(), lv.release); err != nil {
-		// PostgreSQL refuses RELEASE after an error inside the savepoint
-		// (25P02); undo the level so the parent stays usable.
-		return errors.Join(fmt.Errorf("%w: %s could not be released", ErrTxRolledBack, lv), err, reapErr, lv.rollback())
-	}
-	st.pop(lv)
-	return reapErr
-}
-
-// Rollback rolls back the top level or rolls back to a savepoint. A level
-// aiodb already rolled back because its context was done reports success.
-func (lv *txLevel) Rollback() error {
-	c := lv.st.c
-	start := c.track(ReasonTransaction)
-	err := lv.rollbackLevel()
-	c.observe(lv.ctx, OpRollback, "", "", nil, lv.st.b, nil, start, err) // hook.go
-	return err
-}
-
-// rollbackLevel is Rollback.
-func (lv *txLevel) rollbackLevel() error {
-	lv.st.settle(lv)
-	if lv.done {
-		if lv.reaped {
-			return nil
-		}
-		return fmt.Errorf("%w: rollback of %s", ErrTxDone, lv)
-	}
-	return lv.finish(lv.rollback())
-}
-
-// rollback undoes lv and every level above it. In a transaction the
-// server has ended there is nothing to undo: it sends no savepoint
-// statement, and the backend's Rollback of the top level only lets the
-// backend driver forget the transaction (its error does not matter).
-func (lv *txLevel) rollback() error {
-	st := lv.st
-	if lv.depth == 0 {
-		st.end()
-		err := st.b.note(st.root.Rollback())
-		if st.lost != nil {
-			return nil
-		}
-		return err
-	}
-	st.pop(lv)
-	if st.lost != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), savepointTimeout)
-	defer cancel()
-	if err := st.run(ctx, "ROLLBACK TO SAVEPOINT "+lv.name()); err != nil {
-		// The level's work is still there; the top level must not commit it.
-		st.poisoned = err
-		return err
-	}
-	return st.run(ctx, lv.release)
-}
-
 // commitTop commits the backend transaction, or rolls it back if poisoned.
 func (st *txStack) commitTop() error {
 	st.end()
 	if st.poisoned != nil {
-		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.note(st.root.Rollback()))
+		return errors.Join(fmt.Errorf("%w: a nested rollback failed earlier", ErrTxRolledBack), st.poisoned, st.b.recordBadConn(st.root.Rollback()))
 	}
-	err := st.b.note(st.root.Commit())
+	err := st.b.recordBadConn(st.root.Commit())
 	if err != nil && nodeFailure(st.b, err) {
 		// Sent, but the answer was lost: it may have committed.
 		err = fmt.Errorf("%w: the connection to %s broke during COMMIT: %w", ErrOutcomeUnknown, st.b.node.URL, err)
@@ -506,25 +307,9 @@ func (st *txStack) end() {
 
 // detach makes the connection forget the stack.
 func (st *txStack) detach() {
-	if st.c.tx == st {
-		st.c.tx = nil
+	if st.conn.tx == st {
+		st.conn.tx = nil
 	}
-}
-
-// String names the level in messages: "transaction" or "savepoint sp_3".
-func (lv *txLevel) String() string {
-	if lv.depth == 0 {
-		return "transaction"
-	}
-	return "savepoint " + lv.name()
-}
-
-// name is the level's savepoint name; "" at depth 0.
-func (lv *txLevel) name() string {
-	if lv.depth == 0 {
-		return ""
-	}
-	return lv.release[nameAt:]
 }
 
 // guard runs before every statement while the connection manages a
@@ -532,7 +317,7 @@ func (lv *txLevel) name() string {
 // any statement once the transaction has ended under a still open nested
 // *sql.Tx, raw transaction control on every backend and, on MySQL/MariaDB
 // inside a savepoint, statements that implicitly commit. It rolls back the
-// levels whose context is done first (see reap).
+// levels whose context is done first (see rollbackExpired).
 func (st *txStack) guard(query string) error {
 	if st.ended {
 		return st.endedErr()
@@ -540,32 +325,15 @@ func (st *txStack) guard(query string) error {
 	if st.lost != nil {
 		return st.lostErr("statement refused, nothing sent")
 	}
-	info := st.c.c.classify(query)
-	if info.txControl && !st.rawSavepoint(info.kind, query) {
-		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.kind)
+	info := st.conn.connector.classify(query)
+	if info.TxControl && !st.rawSavepoint(info.Kind, query) {
+		return fmt.Errorf("%w: %s while aiodb manages a transaction; use BeginTx, Commit and Rollback", ErrTxControl, info.Kind)
 	}
-	if err := st.reap(0); err != nil {
+	if err := st.rollbackExpired(0); err != nil {
 		return notBadConn(err)
 	}
-	if info.implicitCommit && st.depth() > 0 && st.c.c.prof.syntax.dialect == MySQL {
-		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.kind, st.open[st.depth()])
-	}
-	return nil
-}
-
-// txCheck records, after a statement on b failed with err, whether the
-// server ended the transaction b runs.
-func (c *conn) txCheck(b *bconn, err error) {
-	if st := c.tx; st != nil && err != nil && st.b == b {
-		st.check(err)
-	}
-}
-
-// txGuard applies guard to a prepared statement's execution, which does not
-// go through route.
-func (c *conn) txGuard(query string) error {
-	if st := c.managed(); st != nil {
-		return st.guard(query)
+	if info.ImplicitCommit && st.depth() > 0 && st.conn.connector.prof.ImplicitCommits {
+		return fmt.Errorf("%w: %s inside %s would commit the transaction and drop every savepoint", ErrImplicitCommit, info.Kind, st.open[st.depth()])
 	}
 	return nil
 }
@@ -576,7 +344,7 @@ func (c *conn) txGuard(query string) error {
 // interleave) and only for a name aiodb does not generate (sp_N). GORM and
 // bun nest transactions this way.
 func (st *txStack) rawSavepoint(kind, query string) bool {
-	if !st.c.c.cfg.Options.RawSavepoints || st.depth() > 0 {
+	if !st.conn.connector.cfg.Settings.RawSavepoints || st.depth() > 0 {
 		return false
 	}
 	switch kind {

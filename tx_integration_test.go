@@ -17,9 +17,8 @@ import (
 	"time"
 )
 
-// Integration tests of nested transactions against real servers: the
-// scenario table of the research (shared/research/placeholders_savepoints.md
-// Part B5, S1…S30; S4 is the three-level commit S5 refers to) and the
+// Integration tests of nested transactions against real servers: a table of
+// scenarios (S1…S30; S4 is the three-level commit S5 refers to) and the
 // failure modes around it. Every scenario runs on its own table and its own
 // *sql.Conn and checks the final table state through the backend driver
 // opened directly on the same server (backend.openRaw), so through another
@@ -37,7 +36,7 @@ const psqlODBCNested = "protocol=7.4-0&useserversideprepare=0"
 
 // nestedBackend is one backend under test with the two pools the tests use.
 type nestedBackend struct {
-	b backend
+	b server
 	// flavor is the SQL the server behind b speaks: b.dialect, or for
 	// ODBC the DSN's aiodb_odbc_dialect. PostgreSQL aborts the whole
 	// transaction on an error; MySQL and SQLite only the statement.
@@ -50,7 +49,7 @@ type nestedBackend struct {
 // for the raw SQLite driver (a second connection that writes waits for the
 // transaction instead of failing with SQLITE_BUSY; aiodb sets one itself)
 // and the psqlODBC settings above.
-func nestedSetup(t *testing.T, b backend) *nestedBackend {
+func nestedSetup(t *testing.T, b server) *nestedBackend {
 	t.Helper()
 	nb := &nestedBackend{flavor: b.dialect}
 	switch b.name {
@@ -61,7 +60,7 @@ func nestedSetup(t *testing.T, b backend) *nestedBackend {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nb.flavor = cfg.Options.ODBCDialect
+		nb.flavor = cfg.Settings.ODBCDialect
 		if nb.flavor == PostgreSQL {
 			b.dsn += map[bool]string{true: "&", false: "?"}[strings.Contains(b.dsn, "?")] + psqlODBCNested
 			if cfg, err = ParseDSN(b.dsn); err != nil {
@@ -175,7 +174,7 @@ func (e *nestedEnv) ok(what string, err error) {
 }
 
 // fails checks that err is an error, is each of want, and is not
-// driver.ErrBadConn (the deadlock of research B6).
+// driver.ErrBadConn (database/sql would deadlock closing the *sql.Conn: see notBadConn).
 func (e *nestedEnv) fails(what string, err error, want ...error) {
 	e.Helper()
 	if err == nil {
@@ -271,7 +270,7 @@ func (e *nestedEnv) noSavepoints(names ...string) {
 	}
 }
 
-// nestedScenario is one row of the research table.
+// nestedScenario is one row of the scenario table.
 type nestedScenario struct {
 	id   string
 	doc  string
@@ -279,7 +278,7 @@ type nestedScenario struct {
 	run  func(e *nestedEnv)             // the steps; it checks the final state itself
 }
 
-// nestedScenarios is research table B5. The SQL each row sends is in
+// nestedScenarios is the scenario table. The SQL each row sends is in
 // tx_test.go; here the servers' answers and the final table state count.
 var nestedScenarios = []nestedScenario{
 	{id: "S1", doc: "inner commit, outer commit", run: func(e *nestedEnv) {
@@ -417,7 +416,7 @@ var nestedScenarios = []nestedScenario{
 				"ALTER TABLE " + e.tbl + " ADD COLUMN w INT", "CREATE INDEX " + z + "_i ON " + e.tbl + " (x)",
 				"TRUNCATE TABLE " + e.tbl, "RENAME TABLE " + e.tbl + " TO " + z, "DROP TABLE " + e.tbl,
 				"LOCK TABLES " + e.tbl + " WRITE", "SET autocommit = 1",
-				"UNLOCK TABLES", // commits only with tables locked; refused anyway (classify.go)
+				"UNLOCK TABLES", // commits only with tables locked; refused anyway (internal/sqltext/classify.go)
 			} {
 				_, err := t2.Exec(q)
 				e.fails(q+" inside a savepoint", err, ErrImplicitCommit)
@@ -761,9 +760,9 @@ var nestedScenarios = []nestedScenario{
 	}},
 }
 
-// TestNestedScenarios runs the research table on every backend.
+// TestNestedScenarios runs the scenario table on every backend.
 func TestNestedScenarios(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		for _, sc := range nestedScenarios {
 			t.Run(sc.id, func(t *testing.T) {
@@ -781,7 +780,7 @@ func TestNestedScenarios(t *testing.T) {
 // TestNestedThreeLevels mixes commit and rollback over three levels and
 // siblings.
 func TestNestedThreeLevels(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		e := nestedSetup(t, b).env(t)
 		t1 := e.begin()
 		e.ins(t1, 1)
@@ -817,7 +816,7 @@ func TestNestedThreeLevels(t *testing.T) {
 // the level back and leaves the transaction usable; MySQL and SQLite only
 // lost the failed statement.
 func TestNestedErrorInsideLevel(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		e := nb.env(t)
 		t1 := e.begin()
@@ -851,7 +850,7 @@ func TestNestedErrorInsideLevel(t *testing.T) {
 // it: the outer level's next statement and its Commit do not land in, or
 // fail on, the dead savepoint, and the *sql.Conn stays usable.
 func TestNestedInnerContextCancelled(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		e := nestedSetup(t, b).env(t)
 		var want []int
 		for i := range 20 {
@@ -884,7 +883,7 @@ func TestNestedInnerContextCancelled(t *testing.T) {
 // promptly, no Commit or Rollback of the inner level may return
 // driver.ErrBadConn, and nothing may be committed.
 func TestNestedCancelOuterRace(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		e := nb.env(t)
 		noBadConn := func(what string, err error) {
@@ -960,7 +959,7 @@ func TestNestedCancelOuterRace(t *testing.T) {
 // transaction is lost: Commit and BeginTx fail with ErrTxAborted unsent,
 // Rollback succeeds.
 func TestNestedBadConnDuringRelease(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b server) {
 		nb := nestedSetup(t, b)
 		var idQuery, kill, alive string
 		switch nb.flavor {
@@ -1079,7 +1078,7 @@ func TestNestedPsqlODBCDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Options.ODBCDialect != PostgreSQL {
+	if cfg.Settings.ODBCDialect != PostgreSQL {
 		const why = envODBC + " is not psqlODBC (aiodb_odbc_dialect=postgres)"
 		if os.Getenv("CI") != "" {
 			t.Fatal(why + ": CI provides psqlODBC, so this test must run (see scripts/test.sh)")

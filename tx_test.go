@@ -11,6 +11,8 @@ import (
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // mockDB opens an aiodb *sql.DB for dsn whose primary backend is go-sqlmock,
@@ -22,7 +24,7 @@ func mockDB(t *testing.T, dsn string) (*sql.DB, sqlmock.Sqlmock) {
 
 // mockDBProfile is mockDB with the backend profile replaced by prof (nil:
 // the DSN's), for backends that cannot be built here.
-func mockDBProfile(t *testing.T, dsn string, prof *profile) (*sql.DB, sqlmock.Sqlmock) {
+func mockDBProfile(t *testing.T, dsn string, prof *backend.Profile) (*sql.DB, sqlmock.Sqlmock) {
 	t.Helper()
 	name := fmt.Sprintf("mock-%s-%d", t.Name(), tableSeq.Add(1))
 	mdb, mock, err := sqlmock.NewWithDSN(name, sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
@@ -37,7 +39,7 @@ func mockDBProfile(t *testing.T, dsn string, prof *profile) (*sql.DB, sqlmock.Sq
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.primary.backend = dsnConnector{name, mdb.Driver()}
+	c.primary.backend = backend.DSNConnector{DSN: name, Drv: mdb.Driver()}
 	if prof != nil {
 		c.prof = *prof
 	}
@@ -557,7 +559,7 @@ func TestSavepointPreparedTxControlRefused(t *testing.T) {
 // TestSavepointNoProfile: an ODBC backend of unknown SQL ("ansi") cannot
 // nest; the top level works.
 func TestSavepointNoProfile(t *testing.T) {
-	ansi := profileFor(&Config{Dialect: ODBC, Options: Options{ODBCDialect: ODBC}})
+	ansi := profileFor(&Config{Dialect: ODBC, Settings: Settings{ODBCDialect: ODBC}})
 	db, mock := mockDBProfile(t, pgMock, &ansi)
 	c, err := db.Conn(context.Background())
 	if err != nil {

@@ -22,7 +22,7 @@ func ExampleNewHook() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	db, err := aiodb.Open("sqlite:///:memory:", aiodb.WithHook(hook))
+	db, err := aiodb.Open("sqlite:///:memory:", aiodb.Hooks(hook))
 	if err != nil {
 		log.Fatal(err)
 	}

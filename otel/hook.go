@@ -7,7 +7,7 @@
 // statement, its retries on other nodes included, and records
 // db.client.operation.duration and aiodb's routing counters.
 // [ObserveStats] reports the per-node gauges of [aiodb.Stats]. For a DB
-// opened with aiodb.Open pass the hook to [aiodb.WithHook]; for a *sql.DB
+// opened with aiodb.Open pass the hook to [aiodb.Hooks]; for a *sql.DB
 // opened with sql.Open, [Instrument] does both.
 //
 // The Prometheus collector of the sub-package aiodbprom exports the same

@@ -48,7 +48,7 @@ func (tm *telemetry) open(t *testing.T, dsn string) *aiodb.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := aiodb.Open(dsn, aiodb.WithHook(h))
+	db, err := aiodb.Open(dsn, aiodb.Hooks(h))
 	if err != nil {
 		t.Fatal(err)
 	}

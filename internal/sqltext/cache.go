@@ -1,4 +1,4 @@
-package aiodb
+package sqltext
 
 import "sync"
 
@@ -7,13 +7,13 @@ import "sync"
 // size*maxCachedQuery bytes of query text.
 const maxCachedQuery = 16 << 10
 
-// queryCache is a bounded, concurrency-safe cache of what is derived from a
+// Cache is a bounded, concurrency-safe cache of what is derived from a
 // statement text: its rewrite, its classification. It keeps two generations
 // of at most size/2 entries each: when the current one is full it becomes
 // the old one and the previous old one is dropped; a hit in the old
 // generation is copied to the current one. A hit costs one map look-up
 // under a read lock and no allocation.
-type queryCache[V any] struct {
+type Cache[V any] struct {
 	compute func(query string) V
 	gen     int // entries per generation
 
@@ -21,15 +21,15 @@ type queryCache[V any] struct {
 	cur, old map[string]V
 }
 
-// newQueryCache returns a cache of at most size entries (at least 2) that
+// NewCache returns a cache of at most size entries (at least 2) that
 // fills itself with compute.
-func newQueryCache[V any](size int, compute func(string) V) *queryCache[V] {
+func NewCache[V any](size int, compute func(string) V) *Cache[V] {
 	gen := max(size/2, 1)
-	return &queryCache[V]{compute: compute, gen: gen, cur: make(map[string]V, gen)}
+	return &Cache[V]{compute: compute, gen: gen, cur: make(map[string]V, gen)}
 }
 
-// get returns the value for query, from the cache when it is there.
-func (c *queryCache[V]) get(query string) V {
+// Get returns the value for query, from the cache when it is there.
+func (c *Cache[V]) Get(query string) V {
 	c.mu.RLock()
 	v, ok := c.cur[query]
 	promote := false
@@ -52,7 +52,7 @@ func (c *queryCache[V]) get(query string) V {
 }
 
 // put stores v in the current generation, starting a new one when it is full.
-func (c *queryCache[V]) put(query string, v V) {
+func (c *Cache[V]) put(query string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.cur) >= c.gen {

@@ -1,12 +1,12 @@
-package aiodb
+package sqltext
 
 import (
 	"strconv"
 	"strings"
 )
 
-// This file classifies statements for routing (SPEC §4) and for the nested
-// transaction guards (SPEC §5), using the lexer of placeholder.go: keywords
+// This file classifies statements for routing (a read may go to a replica)
+// and for the nested transaction guards, using the lexer of lexer.go: keywords
 // are recognised only in code, so SELECT 'DELETE' and select "update" are
 // reads, and MySQL executable comments (/*! … */) count as code.
 //
@@ -28,150 +28,13 @@ import (
 // implicitly commit; a statement run through PREPARE/EXECUTE or inside a
 // stored procedure cannot be seen.
 
-// stmtInfo is what the classifier says about a statement.
-type stmtInfo struct {
-	kind           string // what the statement is, for messages: "SELECT", "WITH … DELETE", "SELECT … FOR UPDATE", "multiple statements", …
-	read           bool   // true ONLY when provably read-only; anything unknown is a write
-	why            string // when !read: why it counts as a write
-	txControl      bool   // BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK [TO], ABORT, SAVEPOINT, RELEASE, SET TRANSACTION, PREPARE TRANSACTION, XA
-	implicitCommit bool   // MySQL/MariaDB only: the statement implicitly commits the running transaction
-}
-
-// keyword is a keyword the classifier knows; 0 for any other word.
-type keyword uint8
-
-const (
-	kwNone keyword = iota
-	kwAbort
-	kwAlter
-	kwAnalyse
-	kwAnalyze
-	kwAutocommit
-	kwBegin
-	kwCache
-	kwCall
-	kwChange
-	kwCheck
-	kwCheckpoint
-	kwCluster
-	kwComment
-	kwCommit
-	kwCopy
-	kwCreate
-	kwDeclare
-	kwDefault
-	kwDelete
-	kwDesc
-	kwDescribe
-	kwDo
-	kwDrop
-	kwEnd
-	kwExecute
-	kwExplain
-	kwFlush
-	kwFor
-	kwFormat
-	kwGrant
-	kwIn
-	kwInsert
-	kwInstall
-	kwInto
-	kwKey
-	kwListen
-	kwLoad
-	kwLock
-	kwMerge
-	kwNext
-	kwNo
-	kwNotify
-	kwOptimize
-	kwOr
-	kwPassword
-	kwPragma
-	kwPrepare
-	kwRefresh
-	kwReindex
-	kwRelease
-	kwRename
-	kwRepair
-	kwReplace
-	kwReset
-	kwReturning
-	kwRevoke
-	kwRole
-	kwRollback
-	kwSavepoint
-	kwSelect
-	kwSet
-	kwShare
-	kwShow
-	kwStart
-	kwStop
-	kwTable
-	kwTables
-	kwTemporary
-	kwTo
-	kwTransaction
-	kwTruncate
-	kwUninstall
-	kwUnlisten
-	kwUnlock
-	kwUpdate
-	kwUpsert
-	kwVacuum
-	kwValue
-	kwValues
-	kwWith
-	kwWork
-	kwXA
-	numKeywords
-)
-
-// keywordNames spells each keyword as it appears in kinds.
-var keywordNames = [numKeywords]string{
-	kwAbort: "ABORT", kwAlter: "ALTER", kwAnalyse: "ANALYSE", kwAnalyze: "ANALYZE", kwAutocommit: "AUTOCOMMIT",
-	kwBegin: "BEGIN", kwCache: "CACHE", kwCall: "CALL", kwChange: "CHANGE", kwCheck: "CHECK",
-	kwCheckpoint: "CHECKPOINT", kwCluster: "CLUSTER", kwComment: "COMMENT", kwCommit: "COMMIT", kwCopy: "COPY",
-	kwCreate: "CREATE", kwDeclare: "DECLARE", kwDefault: "DEFAULT", kwDelete: "DELETE", kwDesc: "DESC",
-	kwDescribe: "DESCRIBE", kwDo: "DO", kwDrop: "DROP", kwEnd: "END", kwExecute: "EXECUTE",
-	kwExplain: "EXPLAIN", kwFlush: "FLUSH", kwFor: "FOR", kwFormat: "FORMAT", kwGrant: "GRANT",
-	kwIn: "IN", kwInsert: "INSERT", kwInstall: "INSTALL", kwInto: "INTO", kwKey: "KEY",
-	kwListen: "LISTEN", kwLoad: "LOAD", kwLock: "LOCK", kwMerge: "MERGE", kwNext: "NEXT",
-	kwNo: "NO", kwNotify: "NOTIFY", kwOptimize: "OPTIMIZE", kwOr: "OR", kwPassword: "PASSWORD",
-	kwPragma: "PRAGMA", kwPrepare: "PREPARE", kwRefresh: "REFRESH", kwReindex: "REINDEX",
-	kwRelease: "RELEASE", kwRename: "RENAME", kwRepair: "REPAIR", kwReplace: "REPLACE", kwReset: "RESET",
-	kwReturning: "RETURNING", kwRevoke: "REVOKE", kwRole: "ROLE", kwRollback: "ROLLBACK", kwSavepoint: "SAVEPOINT",
-	kwSelect: "SELECT", kwSet: "SET", kwShare: "SHARE", kwShow: "SHOW", kwStart: "START",
-	kwStop: "STOP", kwTable: "TABLE", kwTables: "TABLES", kwTemporary: "TEMPORARY", kwTo: "TO",
-	kwTransaction: "TRANSACTION", kwTruncate: "TRUNCATE", kwUninstall: "UNINSTALL", kwUnlisten: "UNLISTEN", kwUnlock: "UNLOCK",
-	kwUpdate: "UPDATE", kwUpsert: "UPSERT", kwVacuum: "VACUUM", kwValue: "VALUE", kwValues: "VALUES",
-	kwWith: "WITH", kwWork: "WORK", kwXA: "XA",
-}
-
-var keywords = func() map[string]keyword {
-	m := make(map[string]keyword, numKeywords)
-	for k, s := range keywordNames {
-		if s != "" {
-			m[s] = keyword(k)
-		}
-	}
-	return m
-}()
-
-// lookupKeyword returns the keyword w spells, in any case.
-func lookupKeyword(w string) keyword {
-	var up [16]byte
-	if len(w) > len(up) {
-		return kwNone
-	}
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		up[i] = c
-	}
-	return keywords[string(up[:len(w)])]
+// StmtInfo is what the classifier says about a statement.
+type StmtInfo struct {
+	Kind           string // what the statement is, for messages: "SELECT", "WITH … DELETE", "SELECT … FOR UPDATE", "multiple statements", …
+	Read           bool   // true ONLY when provably read-only; anything unknown is a write
+	Why            string // when !read: why it counts as a write
+	TxControl      bool   // BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK [TO], ABORT, SAVEPOINT, RELEASE, SET TRANSACTION, PREPARE TRANSACTION, XA
+	ImplicitCommit bool   // MySQL/MariaDB only: the statement implicitly commits the running transaction
 }
 
 // sig is one significant token of a statement (white space and comments
@@ -185,19 +48,19 @@ type sig struct {
 // is reports whether s is the punctuation byte c.
 func (s sig) is(c byte) bool { return s.kind == tokPunct && s.text[0] == c }
 
-// classify says what query does, for the syntax of the server that runs it.
+// Classify says what query does, for the syntax of the server that runs it.
 // It never fails: text that cannot be lexed is an unknown statement (a write).
-func classify(query string, syn sqlSyntax) stmtInfo {
+func Classify(query string, syn Syntax) StmtInfo {
 	var buf [64]sig
 	toks := buf[:0]
-	var res stmtInfo
+	var res StmtInfo
 	n := 0
 	l := lexer{src: query, syn: syn}
 	for {
 		t := l.next()
 		switch t.kind {
 		case tokError:
-			return stmtInfo{kind: unknownStmt, why: "cannot be lexed: " + l.err + " at byte " + strconv.Itoa(t.start)}
+			return StmtInfo{Kind: UnknownStmt, Why: "cannot be lexed: " + l.err + " at byte " + strconv.Itoa(t.start)}
 		case tokSpace, tokComment, tokExecOpen, tokExecClose:
 			continue
 		}
@@ -215,8 +78,8 @@ func classify(query string, syn sqlSyntax) stmtInfo {
 			if n++; n == 1 {
 				res = info
 			} else {
-				res.txControl = res.txControl || info.txControl
-				res.implicitCommit = res.implicitCommit || info.implicitCommit
+				res.TxControl = res.TxControl || info.TxControl
+				res.ImplicitCommit = res.ImplicitCommit || info.ImplicitCommit
 			}
 			toks = toks[:0]
 		}
@@ -226,32 +89,32 @@ func classify(query string, syn sqlSyntax) stmtInfo {
 	}
 	switch n {
 	case 0:
-		return stmtInfo{kind: "empty statement", why: "empty statement"}
+		return StmtInfo{Kind: "empty statement", Why: "empty statement"}
 	case 1:
 		return res
 	}
-	res.kind, res.read, res.why = "multiple statements", false, "multiple statements"
+	res.Kind, res.Read, res.Why = "multiple statements", false, "multiple statements"
 	return res
 }
 
-// readStmt and writeStmt make the stmtInfo of a read or a write.
-func readStmt(kind string) stmtInfo       { return stmtInfo{kind: kind, read: true} }
-func writeStmt(kind, why string) stmtInfo { return stmtInfo{kind: kind, why: why} }
+// readStmt and writeStmt make the StmtInfo of a read or a write.
+func readStmt(kind string) StmtInfo       { return StmtInfo{Kind: kind, Read: true} }
+func writeStmt(kind, why string) StmtInfo { return StmtInfo{Kind: kind, Why: why} }
 
 // classifyStmt classifies one statement: t is non-empty and holds no ';'.
-func classifyStmt(t []sig, syn sqlSyntax) stmtInfo {
+func classifyStmt(t []sig, syn Syntax) StmtInfo {
 	for len(t) > 1 && t[0].is('(') {
 		t = t[1:]
 	}
 	info := statement(t, syn)
-	if syn.dialect == MySQL {
-		info.implicitCommit = implicitCommit(t)
+	if syn.Dialect == MySQL {
+		info.ImplicitCommit = implicitCommit(t)
 	}
 	return info
 }
 
 // statement classifies one statement by its first keyword.
-func statement(t []sig, syn sqlSyntax) stmtInfo {
+func statement(t []sig, syn Syntax) StmtInfo {
 	kw := t[0].kw
 	name := keywordNames[kw]
 	switch kw {
@@ -264,7 +127,7 @@ func statement(t []sig, syn sqlSyntax) stmtInfo {
 	case kwExplain, kwDescribe, kwDesc:
 		return explain(t, syn)
 	case kwPragma:
-		if syn.dialect == SQLite {
+		if syn.Dialect == SQLite {
 			return pragma(t)
 		}
 	case kwInsert, kwUpdate, kwDelete, kwMerge, kwReplace, kwUpsert:
@@ -301,7 +164,7 @@ func statement(t []sig, syn sqlSyntax) stmtInfo {
 	case kwListen, kwNotify, kwUnlisten:
 		return writeStmt(name, "LISTEN/NOTIFY")
 	case kwAnalyze, kwAnalyse:
-		if syn.dialect == MySQL && analyzesStatement(t) {
+		if syn.Dialect == MySQL && analyzesStatement(t) {
 			return explain(t, syn)
 		}
 		return writeStmt(name, "maintenance statement")
@@ -309,7 +172,7 @@ func statement(t []sig, syn sqlSyntax) stmtInfo {
 		kwFlush, kwReset, kwCache, kwInstall, kwUninstall, kwChange, kwLoad, kwStop:
 		return writeStmt(name, "maintenance statement")
 	}
-	return writeStmt(unknownStmt, "unrecognised statement")
+	return writeStmt(UnknownStmt, "unrecognised statement")
 }
 
 // phrase names a statement by its leading keywords ("CREATE TEMPORARY
@@ -323,8 +186,8 @@ func phrase(t []sig) string {
 }
 
 // txStmt is a transaction control statement.
-func txStmt(kind string) stmtInfo {
-	return stmtInfo{kind: kind, why: "transaction control statement", txControl: true}
+func txStmt(kind string) StmtInfo {
+	return StmtInfo{Kind: kind, Why: "transaction control statement", TxControl: true}
 }
 
 // startsStatement reports whether kw can start the statement EXPLAIN explains.
@@ -344,7 +207,7 @@ func analyzesStatement(t []sig) bool {
 }
 
 // dml is an INSERT, UPDATE, DELETE, MERGE, REPLACE or UPSERT statement.
-func dml(t []sig, kind string) stmtInfo {
+func dml(t []sig, kind string) StmtInfo {
 	for _, s := range t {
 		if s.kw == kwReturning {
 			return writeStmt(kind+" … RETURNING", "RETURNING clause")
@@ -355,7 +218,7 @@ func dml(t []sig, kind string) stmtInfo {
 
 // with is a WITH statement: its main statement is the first SELECT, INSERT,
 // UPDATE, DELETE, MERGE, VALUES or TABLE outside parentheses.
-func with(t []sig, syn sqlSyntax) stmtInfo {
+func with(t []sig, syn Syntax) StmtInfo {
 	depth := 0
 	for i := 1; i < len(t); i++ {
 		switch s := t[i]; {
@@ -376,7 +239,7 @@ func with(t []sig, syn sqlSyntax) stmtInfo {
 // query is a SELECT, VALUES or TABLE statement (t may start with WITH): a
 // read unless it locks rows, writes its result, modifies data or calls a
 // function with side effects.
-func query(t []sig, kind string, syn sqlSyntax) stmtInfo {
+func query(t []sig, kind string, syn Syntax) StmtInfo {
 	for i, s := range t {
 		switch s.kw {
 		case kwFor:
@@ -403,14 +266,14 @@ func query(t []sig, kind string, syn sqlSyntax) stmtInfo {
 		}
 		if (s.kind == tokWord || s.kind == tokIdent) && isCall(t, i) {
 			name := funcName(s)
-			if hasSideEffects(name, syn.dialect) {
+			if hasSideEffects(name, syn.Dialect) {
 				return writeStmt(kind, name+"() call")
 			}
 			if sessionFuncs[name] {
 				return writeStmt(kind, name+"() reads the state of this session, which a replica does not have")
 			}
 		}
-		if syn.dialect == MySQL && s.is(':') && i+1 < len(t) && t[i+1].is('=') {
+		if syn.Dialect == MySQL && s.is(':') && i+1 < len(t) && t[i+1].is('=') {
 			return writeStmt(kind, "user variable assignment (:=)")
 		}
 	}
@@ -496,7 +359,7 @@ func hasSideEffects(name string, d Dialect) bool {
 
 // explain is EXPLAIN/DESCRIBE/DESC (or MariaDB ANALYZE <statement>): a read,
 // unless ANALYZE makes it run a statement that is not.
-func explain(t []sig, syn sqlSyntax) stmtInfo {
+func explain(t []sig, syn Syntax) StmtInfo {
 	name := keywordNames[t[0].kw]
 	prefix := name + " ANALYZE "
 	analyze := t[0].kw == kwAnalyze || t[0].kw == kwAnalyse
@@ -517,11 +380,11 @@ func explain(t []sig, syn sqlSyntax) stmtInfo {
 				return readStmt(name)
 			}
 			inner := statement(t[i:], syn)
-			inner.kind = prefix + inner.kind
-			if !inner.read {
-				inner.why = "ANALYZE runs the statement: " + inner.why
+			inner.Kind = prefix + inner.Kind
+			if !inner.Read {
+				inner.Why = "ANALYZE runs the statement: " + inner.Why
 			}
-			inner.txControl, inner.implicitCommit = false, false
+			inner.TxControl, inner.ImplicitCommit = false, false
 			return inner
 		}
 	}
@@ -554,7 +417,7 @@ var readPragmas = map[string]uint8{
 }
 
 // pragma is a SQLite PRAGMA [schema.]name [= value | (arg)].
-func pragma(t []sig) stmtInfo {
+func pragma(t []sig) StmtInfo {
 	i := 1
 	if len(t) > 3 && t[2].is('.') {
 		i = 3
@@ -628,5 +491,5 @@ func setCommits(t []sig) bool {
 	return false
 }
 
-// classify classifies a statement with the backend's SQL syntax (cached).
-func (c *connector) classify(query string) stmtInfo { return c.classes.get(query) }
+// UnknownStmt is the kind of a statement the classifier does not recognise.
+const UnknownStmt = "unknown statement"

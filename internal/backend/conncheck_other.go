@@ -1,6 +1,6 @@
 //go:build !linux
 
-package aiodb
+package backend
 
 import "net"
 

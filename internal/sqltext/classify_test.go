@@ -1,4 +1,4 @@
-package aiodb
+package sqltext
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 // the expected values ("" = not checked, except that why must be empty for
 // a read).
 type classifyCase struct {
-	syn            sqlSyntax
+	syn            Syntax
 	query          string
 	read           bool
 	kind, why      string
@@ -228,20 +228,20 @@ func TestClassify(t *testing.T) {
 		t.Errorf("%d classify cases, want at least 80", len(classifyCases))
 	}
 	for _, tc := range classifyCases {
-		t.Run(tc.syn.dialect.String()+"/"+tc.query, func(t *testing.T) {
-			got := classify(tc.query, tc.syn)
-			if got.read != tc.read || got.txControl != tc.txControl || got.implicitCommit != tc.implicitCommit {
-				t.Errorf("classify(%q) = %+v; want read %v, txControl %v, implicitCommit %v",
+		t.Run(tc.syn.Dialect.String()+"/"+tc.query, func(t *testing.T) {
+			got := Classify(tc.query, tc.syn)
+			if got.Read != tc.read || got.TxControl != tc.txControl || got.ImplicitCommit != tc.implicitCommit {
+				t.Errorf("Classify(%q) = %+v; want read %v, txControl %v, implicitCommit %v",
 					tc.query, got, tc.read, tc.txControl, tc.implicitCommit)
 			}
-			if !strings.Contains(got.kind, tc.kind) || got.kind == "" {
-				t.Errorf("kind %q, want it to contain %q", got.kind, tc.kind)
+			if !strings.Contains(got.Kind, tc.kind) || got.Kind == "" {
+				t.Errorf("kind %q, want it to contain %q", got.Kind, tc.kind)
 			}
-			if got.read && got.why != "" || !got.read && got.why == "" {
-				t.Errorf("read %v with why %q", got.read, got.why)
+			if got.Read && got.Why != "" || !got.Read && got.Why == "" {
+				t.Errorf("read %v with why %q", got.Read, got.Why)
 			}
-			if !strings.Contains(got.why, tc.why) {
-				t.Errorf("why %q, want it to contain %q", got.why, tc.why)
+			if !strings.Contains(got.Why, tc.why) {
+				t.Errorf("why %q, want it to contain %q", got.Why, tc.why)
 			}
 		})
 	}
@@ -250,9 +250,9 @@ func TestClassify(t *testing.T) {
 // TestClassifyLenient checks that text the rewriter refuses still classifies.
 func TestClassifyLenient(t *testing.T) {
 	for _, q := range []string{"SELECT ?, $1, %s, %d", "SELECT $0", "SELECT :name, @x"} {
-		for _, syn := range []sqlSyntax{synPG, synMy, synLite, synODBC} {
-			if got := classify(q, syn); !got.read || got.kind != "SELECT" {
-				t.Errorf("classify(%q, %v) = %+v, want a SELECT read", q, syn.dialect, got)
+		for _, syn := range []Syntax{synPG, synMy, synLite, synODBC} {
+			if got := Classify(q, syn); !got.Read || got.Kind != "SELECT" {
+				t.Errorf("Classify(%q, %v) = %+v, want a SELECT read", q, syn.Dialect, got)
 			}
 		}
 	}
@@ -262,7 +262,7 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchQuery1K)))
 	for b.Loop() {
-		if info := classify(benchQuery1K, synPG); !info.read {
+		if info := Classify(benchQuery1K, synPG); !info.Read {
 			b.Fatal(info)
 		}
 	}

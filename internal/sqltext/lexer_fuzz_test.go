@@ -1,4 +1,4 @@
-package aiodb
+package sqltext
 
 import (
 	"errors"
@@ -8,12 +8,12 @@ import (
 // fuzzTargets are the syntax and bind pairs a connector can have (backend.go
 // profileFor: the native pairs, plus ODBC binding ? over another syntax).
 var fuzzTargets = []struct {
-	syn  sqlSyntax
-	bind bindStyle
+	syn  Syntax
+	bind BindStyle
 }{
-	{synPG, bindDollar}, {synMy, bindQuestion}, {synMyNBE, bindQuestion}, {synMyANSI, bindQuestion},
-	{synMyBoth, bindQuestion}, {synLite, bindQuestionN}, {synODBC, bindQuestion},
-	{synPG, bindQuestion}, {synLite, bindQuestion},
+	{synPG, BindDollar}, {synMy, BindQuestion}, {synMyNBE, BindQuestion}, {synMyANSI, BindQuestion},
+	{synMyBoth, BindQuestion}, {synLite, BindQuestionN}, {synODBC, BindQuestion},
+	{synPG, BindQuestion}, {synLite, BindQuestion},
 }
 
 // FuzzRewrite checks, for any query and target: no panic; errors are
@@ -23,7 +23,7 @@ func FuzzRewrite(f *testing.F) {
 	for _, tc := range rewriteCases {
 		bind := tc.bind
 		if bind == 0 {
-			bind = bindFor[tc.syn.dialect]
+			bind = bindFor[tc.syn.Dialect]
 		}
 		for i, tg := range fuzzTargets {
 			if tg.syn == tc.syn && tg.bind == bind {
@@ -33,10 +33,10 @@ func FuzzRewrite(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, query string, sel uint8) {
 		tg := fuzzTargets[int(sel)%len(fuzzTargets)]
-		if info := classify(query, tg.syn); info.kind == "" || info.read && info.why != "" {
-			t.Fatalf("classify(%q) = %+v", query, info)
+		if info := Classify(query, tg.syn); info.Kind == "" || info.Read && info.Why != "" {
+			t.Fatalf("Classify(%q) = %+v", query, info)
 		}
-		r, err := newRewrite(query, tg.syn, tg.bind)
+		r, err := NewRewrite(query, tg.syn, tg.bind)
 		if err != nil {
 			var pe *PlaceholderError
 			if !errors.As(err, &pe) || !errors.Is(err, ErrPlaceholder) {
@@ -58,7 +58,7 @@ type lexed struct {
 }
 
 // lexAll lexes q, failing the test on a lexing error.
-func lexAll(t *testing.T, q string, syn sqlSyntax) []lexed {
+func lexAll(t *testing.T, q string, syn Syntax) []lexed {
 	t.Helper()
 	var out []lexed
 	l := lexer{src: q, syn: syn}
@@ -86,9 +86,9 @@ func lexAll(t *testing.T, q string, syn sqlSyntax) []lexed {
 //   - when the query takes arguments, rewriting the output again with the
 //     same syntax and bind style is the identity (unless unescaping %%s
 //     produced a %s, which the second pass rightly takes for a placeholder).
-func checkRewriteProperties(t *testing.T, query string, syn sqlSyntax, bind bindStyle, r *rewrite) {
+func checkRewriteProperties(t *testing.T, query string, syn Syntax, bind BindStyle, r *Rewrite) {
 	t.Helper()
-	in, out := lexAll(t, query, syn), lexAll(t, r.query, syn)
+	in, out := lexAll(t, query, syn), lexAll(t, r.Query, syn)
 	kept := func(toks []lexed) (s []lexed) {
 		for _, tok := range toks {
 			switch tok.kind {
@@ -100,73 +100,73 @@ func checkRewriteProperties(t *testing.T, query string, syn sqlSyntax, bind bind
 	}
 	ki, ko := kept(in), kept(out)
 	if len(ki) != len(ko) {
-		t.Fatalf("%q -> %q: %d literal/comment tokens, want %d", query, r.query, len(ko), len(ki))
+		t.Fatalf("%q -> %q: %d literal/comment tokens, want %d", query, r.Query, len(ko), len(ki))
 	}
 	for i := range ki {
 		if ki[i] != ko[i] {
-			t.Fatalf("%q -> %q: token %d is %q, want %q", query, r.query, i, ko[i].text, ki[i].text)
+			t.Fatalf("%q -> %q: token %d is %q, want %q", query, r.Query, i, ko[i].text, ki[i].text)
 		}
 	}
 
-	nargs := r.numInput
-	if r.order != nil {
-		nargs = len(r.order)
+	nargs := r.NumInput
+	if r.Order != nil {
+		nargs = len(r.Order)
 	}
 	used := map[int]bool{}
 	question, pctS := 0, false
 	for _, tok := range out {
 		switch {
-		case tok.kind == tokParam && bind == bindDollar:
+		case tok.kind == tokParam && bind == BindDollar:
 			used[number(tok.text[1:])] = true
-		case tok.kind == tokQuestion && bind == bindQuestionN:
+		case tok.kind == tokQuestion && bind == BindQuestionN:
 			if len(tok.text) < 2 || tok.text[1] == '?' {
-				t.Fatalf("%q -> %q: %q in ?N output", query, r.query, tok.text)
+				t.Fatalf("%q -> %q: %q in ?N output", query, r.Query, tok.text)
 			}
 			used[number(tok.text[1:])] = true
-		case tok.kind == tokQuestion && bind == bindQuestion:
+		case tok.kind == tokQuestion && bind == BindQuestion:
 			if tok.text != "?" {
-				t.Fatalf("%q -> %q: %q in ? output", query, r.query, tok.text)
+				t.Fatalf("%q -> %q: %q in ? output", query, r.Query, tok.text)
 			}
 			question++
 		case tok.kind == tokPercent && tok.text == "%s":
 			pctS = true
 		case tok.kind == tokVariable:
-			t.Fatalf("%q -> %q: SQLite variable %q in output", query, r.query, tok.text)
+			t.Fatalf("%q -> %q: SQLite variable %q in output", query, r.Query, tok.text)
 		}
 	}
 	switch bind {
-	case bindQuestion:
+	case BindQuestion:
 		if question != nargs {
-			t.Fatalf("%q -> %q: %d placeholders, want %d", query, r.query, question, nargs)
+			t.Fatalf("%q -> %q: %d placeholders, want %d", query, r.Query, question, nargs)
 		}
-		for _, k := range r.order {
-			if k < 0 || k >= r.numInput {
-				t.Fatalf("%q: order %v out of range", query, r.order)
+		for _, k := range r.Order {
+			if k < 0 || k >= r.NumInput {
+				t.Fatalf("%q: order %v out of range", query, r.Order)
 			}
 		}
 	default:
-		if r.order != nil {
-			t.Fatalf("%q: order %v for bind %d", query, r.order, bind)
+		if r.Order != nil {
+			t.Fatalf("%q: order %v for bind %d", query, r.Order, bind)
 		}
-		if len(used) != r.numInput {
-			t.Fatalf("%q -> %q: %d distinct placeholders, want %d", query, r.query, len(used), r.numInput)
+		if len(used) != r.NumInput {
+			t.Fatalf("%q -> %q: %d distinct placeholders, want %d", query, r.Query, len(used), r.NumInput)
 		}
-		for n := 1; n <= r.numInput; n++ {
+		for n := 1; n <= r.NumInput; n++ {
 			if !used[n] {
-				t.Fatalf("%q -> %q: placeholder %d missing", query, r.query, n)
+				t.Fatalf("%q -> %q: placeholder %d missing", query, r.Query, n)
 			}
 		}
 	}
 
-	if r.numInput == 0 || pctS {
+	if r.NumInput == 0 || pctS {
 		return
 	}
-	again, err := newRewrite(r.query, syn, bind)
+	again, err := NewRewrite(r.Query, syn, bind)
 	if err != nil {
-		t.Fatalf("%q -> %q: rewriting again: %v", query, r.query, err)
+		t.Fatalf("%q -> %q: rewriting again: %v", query, r.Query, err)
 	}
-	if again.query != r.query || again.numInput != nargs || again.order != nil {
+	if again.Query != r.Query || again.NumInput != nargs || again.Order != nil {
 		t.Fatalf("%q -> %q: rewriting again gives %q (numInput %d, order %v), want identity with numInput %d",
-			query, r.query, again.query, again.numInput, again.order, nargs)
+			query, r.Query, again.Query, again.NumInput, again.Order, nargs)
 	}
 }

@@ -1,4 +1,4 @@
-package aiodb
+package backend
 
 import (
 	"database/sql/driver"
@@ -7,25 +7,27 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
 // PostgreSQL's rules: what its errors mean to routing and transactions.
 
 // pgErrorOf reads a *pgconn.PgError.
-func pgErrorOf(err error) (dbError, bool) {
+func pgErrorOf(err error) (Error, bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
-		return dbError{}, false
+		return Error{}, false
 	}
-	return dbError{flavor: PostgreSQL, state: pe.Code, fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", msg: pe.Message}, true
+	return Error{Flavor: sqltext.PostgreSQL, State: pe.Code, Fatal: pe.Severity == "FATAL" || pe.Severity == "PANIC", Msg: pe.Message}, true
 }
 
 // pgNodeFailure: the server ends the session (FATAL: shutdown, terminated
 // backend, …), a connection exception (class 08), operator intervention
 // (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
 // …) or too many connections (53300).
-func pgNodeFailure(e dbError) bool {
-	return e.fatal || e.classIs("08") || strings.HasPrefix(e.state, "57P") || e.state == "53300"
+func pgNodeFailure(e Error) bool {
+	return e.Fatal || e.ClassIs("08") || strings.HasPrefix(e.State, "57P") || e.State == "53300"
 }
 
 // pgLinkFailure: pgconn says the failure happened before anything was sent
@@ -42,4 +44,5 @@ var pgChecker driver.NamedValueChecker = (*stdlib.Conn)(nil)
 const (
 	pgWritePos    = "SELECT pg_current_wal_insert_lsn()::text"
 	pgReplayedPos = "SELECT pg_last_wal_replay_lsn()::text"
+	pgPrimaryPos  = "SELECT pg_current_wal_flush_lsn()::text"
 )

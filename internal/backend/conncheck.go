@@ -1,8 +1,17 @@
-package aiodb
+package backend
 
-import "github.com/jackc/pgx/v5/stdlib"
+import (
+	"database/sql/driver"
 
-// serverClosed reports whether an idle PostgreSQL connection has something
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// IdleCheck is the check of one connection; its zero value is ready.
+type IdleCheck struct {
+	peek *socketPeek // made on first use
+}
+
+// ServerClosed reports whether an idle PostgreSQL connection has something
 // to read. The server writes to an idle connection unasked when it
 // terminates its backend (pg_terminate_backend, shutdown, idle timeout): a
 // FATAL message, then EOF. pgx pings a pooled connection only after a
@@ -11,13 +20,13 @@ import "github.com/jackc/pgx/v5/stdlib"
 // else waiting (a NOTIFY) also retires the connection, which is safe. It
 // runs each time database/sql reuses a pooled connection, so it peeks with
 // one non-blocking system call and allocates nothing after the first time.
-func (b *bconn) serverClosed() bool {
-	if b.peek == nil {
-		pc, ok := b.Conn.(*stdlib.Conn)
+func (ic *IdleCheck) ServerClosed(c driver.Conn) bool {
+	if ic.peek == nil {
+		pc, ok := c.(*stdlib.Conn)
 		if !ok {
 			return false
 		}
-		b.peek = newSocketPeek(pc.Conn().PgConn().Conn())
+		ic.peek = newSocketPeek(pc.Conn().PgConn().Conn())
 	}
-	return b.peek.pending()
+	return ic.peek.pending()
 }

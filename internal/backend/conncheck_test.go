@@ -1,4 +1,4 @@
-package aiodb
+package backend
 
 import (
 	"net"

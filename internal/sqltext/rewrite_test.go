@@ -1,4 +1,4 @@
-package aiodb
+package sqltext
 
 import (
 	"database/sql/driver"
@@ -14,21 +14,21 @@ import (
 
 // Syntaxes used by the tests.
 var (
-	synPG      = sqlSyntax{dialect: PostgreSQL}
-	synMy      = sqlSyntax{dialect: MySQL}
-	synMyNBE   = sqlSyntax{dialect: MySQL, noBackslashEscapes: true}
-	synMyANSI  = sqlSyntax{dialect: MySQL, ansiQuotes: true}
-	synMyBoth  = sqlSyntax{dialect: MySQL, noBackslashEscapes: true, ansiQuotes: true}
-	synLite    = sqlSyntax{dialect: SQLite}
-	synODBC    = sqlSyntax{dialect: ODBC}
-	bindFor    = map[Dialect]bindStyle{PostgreSQL: bindDollar, MySQL: bindQuestion, SQLite: bindQuestionN, ODBC: bindQuestion}
+	synPG      = Syntax{Dialect: PostgreSQL}
+	synMy      = Syntax{Dialect: MySQL}
+	synMyNBE   = Syntax{Dialect: MySQL, NoBackslashEscapes: true}
+	synMyANSI  = Syntax{Dialect: MySQL, ANSIQuotes: true}
+	synMyBoth  = Syntax{Dialect: MySQL, NoBackslashEscapes: true, ANSIQuotes: true}
+	synLite    = Syntax{Dialect: SQLite}
+	synODBC    = Syntax{Dialect: ODBC}
+	bindFor    = map[Dialect]BindStyle{PostgreSQL: BindDollar, MySQL: BindQuestion, SQLite: BindQuestionN, ODBC: BindQuestion}
 	allTargets = []struct {
 		name string
-		syn  sqlSyntax
-		bind bindStyle
+		syn  Syntax
+		bind BindStyle
 	}{
-		{"pg", synPG, bindDollar}, {"mysql", synMy, bindQuestion}, {"sqlite", synLite, bindQuestionN},
-		{"odbc", synODBC, bindQuestion}, {"odbc-pg", synPG, bindQuestion},
+		{"pg", synPG, BindDollar}, {"mysql", synMy, BindQuestion}, {"sqlite", synLite, BindQuestionN},
+		{"odbc", synODBC, BindQuestion}, {"odbc-pg", synPG, BindQuestion},
 	}
 )
 
@@ -37,8 +37,8 @@ var (
 // by "@offset"; an error from args (count mismatch) is checked the same way.
 type rewriteCase struct {
 	name  string
-	syn   sqlSyntax
-	bind  bindStyle // 0: the dialect's native bind style
+	syn   Syntax
+	bind  BindStyle // 0: the dialect's native bind style
 	query string
 	nargs int
 	want  string
@@ -81,7 +81,7 @@ var rewriteCases = []rewriteCase{
 	{name: "A4-49 literal ? to MySQL", syn: synMy, query: "SELECT data ? 'k' FROM t WHERE id = $1", nargs: 1, err: "mixed placeholder styles ($N and ?)@12"},
 	{name: "A4-49 literal ? to SQLite", syn: synLite, query: "SELECT data ? 'k' FROM t WHERE id = $1", nargs: 1, err: "mixed placeholder styles ($N and ?)@12"},
 	{name: "A4-49 literal ? to ODBC", syn: synODBC, query: "SELECT data ? 'k' FROM t WHERE id = $1", nargs: 1, err: "mixed placeholder styles ($N and ?)@12"},
-	{name: "A4-49 literal ? to ODBC over PG syntax", syn: synPG, bind: bindQuestion, query: "SELECT data ? 'k' FROM t WHERE id = $1", nargs: 1, err: "mixed placeholder styles ($N and ?)@12"},
+	{name: "A4-49 literal ? to ODBC over PG syntax", syn: synPG, bind: BindQuestion, query: "SELECT data ? 'k' FROM t WHERE id = $1", nargs: 1, err: "mixed placeholder styles ($N and ?)@12"},
 	{name: "A4-50 ?? to MySQL", syn: synMy, query: "SELECT data ?? 'k', ?", nargs: 1, err: "literal ?@12"},
 	{name: "A4-52 %% in a literal is left alone", syn: synPG, query: "SELECT * FROM t WHERE n LIKE 'a%%' AND id = %s", nargs: 1, want: "SELECT * FROM t WHERE n LIKE 'a%%' AND id = $1"},
 	{name: "A4-54 lone %", syn: synPG, query: "SELECT 10 % 3, %s", nargs: 1, err: "lone %@10"},
@@ -218,7 +218,7 @@ var rewriteCases = []rewriteCase{
 
 	// MySQL lexing.
 	{name: "mysql # comment", syn: synMy, query: "SELECT ? # ?\n, ?", nargs: 2, want: "="},
-	{name: "mysql # comment to pg bind", syn: synMy, bind: bindDollar, query: "SELECT ? # ?\n, ?", nargs: 2, want: "SELECT $1 # ?\n, $2"},
+	{name: "mysql # comment to pg bind", syn: synMy, bind: BindDollar, query: "SELECT ? # ?\n, ?", nargs: 2, want: "SELECT $1 # ?\n, $2"},
 	{name: "mysql 2--1 is arithmetic", syn: synMy, query: "SELECT 2--?", nargs: 1, want: "="},
 	{name: "mysql -- space comment", syn: synMy, query: "SELECT 2-- ?\n+ ?", nargs: 1, want: "="},
 	{name: "mysql --tab comment", syn: synMy, query: "SELECT 2--\t?\n+ $1", nargs: 1, want: "SELECT 2--\t?\n+ ?"},
@@ -322,27 +322,27 @@ func TestRewrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bind := tc.bind
 			if bind == 0 {
-				bind = bindFor[tc.syn.dialect]
+				bind = bindFor[tc.syn.Dialect]
 			}
-			r, err := newRewrite(tc.query, tc.syn, bind)
+			r, err := NewRewrite(tc.query, tc.syn, bind)
 			if tc.want == "" {
 				checkPlaceholderError(t, err, tc.err)
 				return
 			}
 			if err != nil {
-				t.Fatalf("newRewrite(%q): %v", tc.query, err)
+				t.Fatalf("NewRewrite(%q): %v", tc.query, err)
 			}
 			want := tc.want
 			if want == "=" {
 				want = tc.query
 			}
-			if r.query != want {
-				t.Errorf("query\n got %q\nwant %q", r.query, want)
+			if r.Query != want {
+				t.Errorf("query\n got %q\nwant %q", r.Query, want)
 			}
-			if !reflect.DeepEqual(r.order, tc.order) {
-				t.Errorf("order %v, want %v", r.order, tc.order)
+			if !reflect.DeepEqual(r.Order, tc.order) {
+				t.Errorf("order %v, want %v", r.Order, tc.order)
 			}
-			_, err = r.args(namedArgs(tc.nargs))
+			_, err = r.Args(namedArgs(tc.nargs))
 			if tc.err != "" {
 				checkPlaceholderError(t, err, tc.err)
 				return
@@ -350,8 +350,8 @@ func TestRewrite(t *testing.T) {
 			if err != nil {
 				t.Fatalf("args(%d): %v", tc.nargs, err)
 			}
-			if r.numInput != tc.nargs {
-				t.Errorf("numInput %d, want %d", r.numInput, tc.nargs)
+			if r.NumInput != tc.nargs {
+				t.Errorf("numInput %d, want %d", r.NumInput, tc.nargs)
 			}
 		})
 	}
@@ -365,22 +365,22 @@ func TestRewriteCaseCount(t *testing.T) {
 
 func TestRewriteUnchangedDoesNotCopy(t *testing.T) {
 	q := "SELECT * FROM t WHERE a = $1 AND b = $2"
-	r, err := newRewrite(q, synPG, bindDollar)
+	r, err := NewRewrite(q, synPG, BindDollar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unsafe.StringData(r.query) != unsafe.StringData(q) {
+	if unsafe.StringData(r.Query) != unsafe.StringData(q) {
 		t.Error("a query already in native form was copied")
 	}
 }
 
 func TestRewriteArgs(t *testing.T) {
-	r, err := newRewrite("SELECT $3, $1, $3, $2", synMy, bindQuestion)
+	r, err := NewRewrite("SELECT $3, $1, $3, $2", synMy, BindQuestion)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := []driver.NamedValue{{Ordinal: 1, Value: "a"}, {Ordinal: 2, Value: "b"}, {Ordinal: 3, Value: "c"}}
-	out, err := r.args(in)
+	out, err := r.Args(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,23 +393,23 @@ func TestRewriteArgs(t *testing.T) {
 	}
 
 	t.Run("identity returns the same slice", func(t *testing.T) {
-		r, err := newRewrite("SELECT ?, ?", synMy, bindQuestion)
+		r, err := NewRewrite("SELECT ?, ?", synMy, BindQuestion)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in := namedArgs(2)
-		out, err := r.args(in)
+		out, err := r.Args(in)
 		if err != nil || &out[0] != &in[0] {
 			t.Errorf("args copied the slice (err %v)", err)
 		}
-		if n := testing.AllocsPerRun(100, func() { _, _ = r.args(in) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _ = r.Args(in) }); n != 0 {
 			t.Errorf("args allocates %v times", n)
 		}
 	})
 
 	t.Run("count mismatch", func(t *testing.T) {
 		for _, n := range []int{0, 2, 4} {
-			_, err := r.args(namedArgs(n))
+			_, err := r.Args(namedArgs(n))
 			checkPlaceholderError(t, err, fmt.Sprintf("the query takes 3 argument(s) but %d were given@-1", n))
 		}
 	})
@@ -418,7 +418,7 @@ func TestRewriteArgs(t *testing.T) {
 		args := namedArgs(3)
 		args[1].Name = "secret_name"
 		args[1].Value = "hunter2"
-		_, err := r.args(args)
+		_, err := r.Args(args)
 		checkPlaceholderError(t, err, `named argument "secret_name" (sql.Named) is not supported@-1`)
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error %q contains an argument value", err)
@@ -448,31 +448,31 @@ func TestRewriteNeverPanics(t *testing.T) {
 		for i := 0; i <= len(tc.query); i++ {
 			for _, tg := range allTargets {
 				q := tc.query[:i]
-				if r, err := newRewrite(q, tg.syn, tg.bind); err == nil {
+				if r, err := NewRewrite(q, tg.syn, tg.bind); err == nil {
 					checkRewriteProperties(t, q, tg.syn, tg.bind, r)
 				}
-				_ = classify(q, tg.syn)
+				_ = Classify(q, tg.syn)
 			}
 		}
 	}
 }
 
 func TestRewriteCache(t *testing.T) {
-	c := newRewriteCache(synPG, bindDollar, 4)
-	r1, err := c.get("SELECT ?")
-	if err != nil || r1.query != "SELECT $1" {
+	c := NewRewriteCache(synPG, BindDollar, 4)
+	r1, err := c.Get("SELECT ?")
+	if err != nil || r1.Query != "SELECT $1" {
 		t.Fatalf("get = %v, %v", r1, err)
 	}
-	if r2, _ := c.get("SELECT ?"); r2 != r1 {
+	if r2, _ := c.Get("SELECT ?"); r2 != r1 {
 		t.Error("second get did not hit the cache")
 	}
-	_, err1 := c.get("SELECT '")
-	_, err2 := c.get("SELECT '")
+	_, err1 := c.Get("SELECT '")
+	_, err2 := c.Get("SELECT '")
 	if err1 == nil || err1 != err2 {
 		t.Errorf("errors not cached: %v, %v", err1, err2)
 	}
 	for i := range 100 {
-		if _, err := c.get(fmt.Sprintf("SELECT %d, ?", i)); err != nil {
+		if _, err := c.Get(fmt.Sprintf("SELECT %d, ?", i)); err != nil {
 			t.Fatal(err)
 		}
 		c.q.mu.RLock()
@@ -483,9 +483,9 @@ func TestRewriteCache(t *testing.T) {
 		}
 	}
 	// An entry of the old generation is promoted.
-	c.get("SELECT 98, ?")
-	c.get("SELECT x")
-	c.get("SELECT 98, ?")
+	c.Get("SELECT 98, ?")
+	c.Get("SELECT x")
+	c.Get("SELECT 98, ?")
 	c.q.mu.RLock()
 	_, ok := c.q.cur["SELECT 98, ?"]
 	c.q.mu.RUnlock()
@@ -493,7 +493,7 @@ func TestRewriteCache(t *testing.T) {
 		t.Error("old entry was not promoted")
 	}
 	long := "SELECT ?" + strings.Repeat(" ", maxCachedQuery)
-	if r, err := c.get(long); err != nil || r.numInput != 1 {
+	if r, err := c.Get(long); err != nil || r.NumInput != 1 {
 		t.Fatalf("long query: %v, %v", r, err)
 	}
 	c.q.mu.RLock()
@@ -505,7 +505,7 @@ func TestRewriteCache(t *testing.T) {
 }
 
 func TestRewriteCacheConcurrent(t *testing.T) {
-	c := newRewriteCache(synMy, bindQuestion, 16)
+	c := NewRewriteCache(synMy, BindQuestion, 16)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -513,8 +513,8 @@ func TestRewriteCacheConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 500 {
 				q := fmt.Sprintf("SELECT $2, $1, %d", (i*7+g)%40)
-				r, err := c.get(q)
-				if err != nil || len(r.order) != 2 || r.order[0] != 1 {
+				r, err := c.Get(q)
+				if err != nil || len(r.Order) != 2 || r.Order[0] != 1 {
 					t.Errorf("get(%q) = %v, %v", q, r, err)
 					return
 				}
@@ -525,12 +525,12 @@ func TestRewriteCacheConcurrent(t *testing.T) {
 }
 
 func TestRewriteCacheHitAllocs(t *testing.T) {
-	c := newRewriteCache(synPG, bindDollar, 1024)
+	c := NewRewriteCache(synPG, BindDollar, 1024)
 	q := benchQuery10
-	if _, err := c.get(q); err != nil {
+	if _, err := c.Get(q); err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(1000, func() { _, _ = c.get(q) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { _, _ = c.Get(q) }); n != 0 {
 		t.Errorf("cached get allocates %v times", n)
 	}
 }
@@ -561,13 +561,13 @@ SELECT o.id, o.created_at, o.status, o.total_cents, c.name AS customer_name,
  LIMIT ? OFFSET ?`
 
 func BenchmarkRewriteCached(b *testing.B) {
-	c := newRewriteCache(synPG, bindDollar, 1024)
-	if _, err := c.get(benchQuery10); err != nil {
+	c := NewRewriteCache(synPG, BindDollar, 1024)
+	if _, err := c.Get(benchQuery10); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.get(benchQuery10); err != nil {
+		if _, err := c.Get(benchQuery10); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -577,7 +577,7 @@ func BenchmarkRewriteUncached(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchQuery1K)))
 	for b.Loop() {
-		if _, err := newRewrite(benchQuery1K, synPG, bindDollar); err != nil {
+		if _, err := NewRewrite(benchQuery1K, synPG, BindDollar); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build odbc
 
-package aiodb
+package backend
 
 import (
 	"database/sql"
@@ -21,12 +21,12 @@ func init() {
 }
 
 func init() {
-	odbcErrorOf = func(err error) (dbError, bool) {
+	odbcErrorOf = func(err error) (Error, bool) {
 		var oe *odbc.Error
 		if !errors.As(err, &oe) || len(oe.Diag) == 0 {
-			return dbError{}, false
+			return Error{}, false
 		}
 		d := oe.Diag[0]
-		return dbError{state: d.State, number: d.NativeError, msg: d.Message}, true
+		return Error{State: d.State, Number: d.NativeError, Msg: d.Message}, true
 	}
 }
