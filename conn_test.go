@@ -112,11 +112,12 @@ func openOver(t *testing.T, drv driver.Driver) (aiodb, raw *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	c, err := newConnectorWith(cfg, func(Node, string) (driver.Connector, error) {
+		return backend.DSNConnector{DSN: "fake", Drv: drv}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.primary.backend = backend.DSNConnector{DSN: "fake", Drv: drv}
 	aiodb, raw = sql.OpenDB(c), sql.OpenDB(backend.DSNConnector{DSN: "fake", Drv: drv})
 	t.Cleanup(func() { aiodb.Close(); raw.Close() })
 	return aiodb, raw
@@ -320,14 +321,15 @@ func TestLogPreparedFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	c, err := newConnectorWith(cfg, func(Node, string) (driver.Connector, error) {
+		return backend.DSNConnector{DSN: "fake", Drv: &legacyDriver{}}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf strings.Builder
 	c.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c.addHooks(logHook{log: c.log})
-	c.primary.backend = backend.DSNConnector{DSN: "fake", Drv: &legacyDriver{}}
 	db := sql.OpenDB(c)
 	defer db.Close()
 	if _, err := db.Exec("UPDATE t SET x = $1", 1); err != nil {

@@ -146,11 +146,25 @@ func profileFor(cfg *Config) backend.Profile {
 // and the classification of.
 const queryCacheSize = 1024
 
+// connectFunc makes the backend connector of one node of a DSN; memDB
+// names the shared in-memory SQLite database.
+type connectFunc func(n Node, memDB string) (driver.Connector, error)
+
+// newConnector makes the connector of cfg, whose nodes reach their servers
+// through the backend package.
 func newConnector(cfg *Config) (*connector, error) {
+	return newConnectorWith(cfg, func(n Node, memDB string) (driver.Connector, error) {
+		return backend.Connector(cfg.Dialect, n.backend, memDB)
+	})
+}
+
+// newConnectorWith makes the connector of cfg, whose nodes reach their
+// servers through connect (tests give fakes here).
+func newConnectorWith(cfg *Config, connect connectFunc) (*connector, error) {
 	c := &connector{cfg: cfg, prof: profileFor(cfg)}
 	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
 	mk := func(n Node, primary bool) (*node, error) {
-		bc, err := backend.Connector(cfg.Dialect, n.backend, memDB)
+		bc, err := connect(n, memDB)
 		if errors.Is(err, backend.ErrNoODBC) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadDSN, n.URL, err)
 		} else if err != nil {

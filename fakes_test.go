@@ -249,16 +249,16 @@ func rtFakeCluster(t *testing.T, dsn string, opts ...func(*connector)) *rtCluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	cl := &rtCluster{probeErr: map[string]error{}, lag: map[string]time.Duration{}}
+	c, err := newConnectorWith(cfg, func(n Node, _ string) (driver.Connector, error) {
+		f := &rtNode{name: rtHost(n.URL)}
+		cl.nodes = append(cl.nodes, f) // in DSN order: the primary first
+		return f, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := &rtCluster{c: c, probeErr: map[string]error{}, lag: map[string]time.Duration{}}
-	for _, n := range append([]*node{c.primary}, c.replicas...) {
-		f := &rtNode{name: rtHost(n.URL)}
-		n.backend = f
-		cl.nodes = append(cl.nodes, f)
-	}
+	cl.c = c
 	c.router.probeFunc = func(ctx context.Context, n *node) (time.Duration, bool, error) {
 		f := cl.node(rtHost(n.URL))
 		f.mu.Lock()
@@ -346,22 +346,21 @@ func rtMockCluster(t *testing.T, dsn string) (*sql.DB, []sqlmock.Sqlmock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	var mocks []sqlmock.Sqlmock
+	var mdbs []*sql.DB
+	c, err := newConnectorWith(cfg, func(Node, string) (driver.Connector, error) { // in DSN order
+		name := fmt.Sprintf("router-%s-%d", t.Name(), tableSeq.Add(1))
+		mdb, mock, err := sqlmock.NewWithDSN(name, sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
+		if err != nil {
+			return nil, err
+		}
+		mocks, mdbs = append(mocks, mock), append(mdbs, mdb)
+		return backend.DSNConnector{DSN: name, Drv: mdb.Driver()}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.router.probeFunc = func(context.Context, *node) (time.Duration, bool, error) { return 0, true, nil }
-	var mocks []sqlmock.Sqlmock
-	var mdbs []*sql.DB
-	for _, n := range append([]*node{c.primary}, c.replicas...) {
-		name := fmt.Sprintf("router-%s-%d", t.Name(), tableSeq.Add(1))
-		mdb, mock, err := sqlmock.NewWithDSN(name, sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.backend = backend.DSNConnector{DSN: name, Drv: mdb.Driver()}
-		mocks, mdbs = append(mocks, mock), append(mdbs, mdb)
-	}
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() {

@@ -647,7 +647,8 @@ func TestRouterCloseNoLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	fake := func(n Node, _ string) (driver.Connector, error) { return &rtNode{name: rtHost(n.URL)}, nil }
+	c, err := newConnectorWith(cfg, fake)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,9 +662,6 @@ func TestRouterCloseNoLeak(t *testing.T) {
 		}
 		return 0, true, nil
 	}
-	for _, n := range append([]*node{c.primary}, c.replicas...) {
-		n.backend = &rtNode{name: rtHost(n.URL)}
-	}
 	db := sql.OpenDB(c)
 	for range 5 {
 		if _, err := rtRead(WithReplica(rtBG), db); err != nil {
@@ -676,7 +674,7 @@ func TestRouterCloseNoLeak(t *testing.T) {
 	}
 	goleak.VerifyNone(t, opts)
 	// A connector closed before any statement never starts a checker.
-	c2, _ := newConnector(cfg)
+	c2, _ := newConnectorWith(cfg, fake)
 	c2.Close()
 	c2.router.start()
 	goleak.VerifyNone(t, opts)

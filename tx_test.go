@@ -19,13 +19,6 @@ import (
 // so a test can assert the exact statements aiodb sends.
 func mockDB(t *testing.T, dsn string) (*sql.DB, sqlmock.Sqlmock) {
 	t.Helper()
-	return mockDBProfile(t, dsn, nil)
-}
-
-// mockDBProfile is mockDB with the backend profile replaced by prof (nil:
-// the DSN's), for backends that cannot be built here.
-func mockDBProfile(t *testing.T, dsn string, prof *backend.Profile) (*sql.DB, sqlmock.Sqlmock) {
-	t.Helper()
 	name := fmt.Sprintf("mock-%s-%d", t.Name(), tableSeq.Add(1))
 	mdb, mock, err := sqlmock.NewWithDSN(name, sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
@@ -35,13 +28,11 @@ func mockDBProfile(t *testing.T, dsn string, prof *backend.Profile) (*sql.DB, sq
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newConnector(cfg)
+	c, err := newConnectorWith(cfg, func(Node, string) (driver.Connector, error) {
+		return backend.DSNConnector{DSN: name, Drv: mdb.Driver()}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	c.primary.backend = backend.DSNConnector{DSN: name, Drv: mdb.Driver()}
-	if prof != nil {
-		c.prof = *prof
 	}
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(1)
@@ -559,8 +550,7 @@ func TestSavepointPreparedTxControlRefused(t *testing.T) {
 // TestSavepointNoProfile: an ODBC backend of unknown SQL ("ansi") cannot
 // nest; the top level works.
 func TestSavepointNoProfile(t *testing.T) {
-	ansi := profileFor(&Config{Dialect: ODBC, Settings: Settings{ODBCDialect: ODBC}})
-	db, mock := mockDBProfile(t, pgMock, &ansi)
+	db, mock := mockDB(t, "odbc://mock?aiodb_odbc_dialect=ansi")
 	c, err := db.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
