@@ -107,8 +107,15 @@ func serverDSN(t *testing.T, env string) string {
 		}
 		t.Skipf("%s is not set: skipping tests against this server (scripts/test.sh sets it when the server answers)", env)
 	}
-	if env == envPGReplicas {
-		shareStandbys(t)
+	// The root package's fault and failover tests stop, promote and fence
+	// these servers while they hold these locks exclusively; `go test ./...`
+	// may run them at the same time as this package.
+	shareLock(t, "/tmp/aiodb-test-primaries.lock")
+	switch env {
+	case envPGReplicas:
+		shareLock(t, "/tmp/aiodb-test-standbys.lock")
+	case envMyReplicas, envMyAppReplicas:
+		shareLock(t, "/tmp/aiodb-test-mysql-replica.lock")
 	}
 	return dsn
 }
@@ -204,12 +211,12 @@ func TestExplain(t *testing.T) {
 		want(t, exitOK, `rewritten:  SELECT 'a\', ?`)
 }
 
-// shareStandbys takes the lock file the root package's tests take before
-// they stop or promote a PostgreSQL standby (shared: this test only needs
-// them streaming), for the rest of the test.
-func shareStandbys(t *testing.T) {
+// shareLock holds a shared lock on the lock file path, which the root
+// package's tests that stop or change a server hold exclusively, for the
+// rest of the test.
+func shareLock(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.OpenFile("/tmp/aiodb-test-standbys.lock", os.O_CREATE|os.O_RDWR, 0o666)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		t.Fatal(err)
 	}
