@@ -31,8 +31,12 @@ func newSocketPeek(c net.Conn) *socketPeek {
 	return p
 }
 
+// recv peeks without blocking (MSG_DONTWAIT), so it needs none of the
+// scheduler's bookkeeping for a syscall that may block: RawSyscall6. With
+// Syscall6 the check cost a PostgreSQL point query ~11 µs (one in six) on
+// every reuse of a pooled connection.
 func (p *socketPeek) recv(fd uintptr) {
-	p.n, _, p.errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
+	p.n, _, p.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.buf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 }
 
