@@ -309,29 +309,7 @@ func TestFaultPostgresPrimaryDown(t *testing.T) {
 
 // startPrimary starts the PostgreSQL primary and waits until it accepts
 // connections out of recovery.
-func startPrimary(t *testing.T, s pgStandby) {
-	t.Helper()
-	db, err := sql.Open("pgx", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/test?sslmode=disable&connect_timeout=2", s.port))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer db.Close()
-	if db.Ping() == nil {
-		return
-	}
-	if err := pgCtl(t, "start", s); err != nil && !strings.Contains(err.Error(), "already running") {
-		t.Errorf("restart the primary: %v", err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for db.Ping() != nil {
-		if time.Now().After(deadline) {
-			t.Errorf("primary :%d not back after a minute", s.port)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+func startPrimary(t *testing.T, s pgStandby) { startCluster(t, s, false) }
 
 // TestFaultMySQLPrimaryDown: the same on MariaDB, 3306 stopped, the 3307
 // replica serving.

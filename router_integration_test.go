@@ -276,7 +276,12 @@ func stopStandbys(t *testing.T, ss ...pgStandby) {
 
 // startStandby starts s if it is down and waits, up to a minute, until it
 // answers pg_is_in_recovery() = true.
-func startStandby(t *testing.T, s pgStandby) {
+func startStandby(t *testing.T, s pgStandby) { startCluster(t, s, true) }
+
+// startCluster starts the PostgreSQL cluster s unless it answers already,
+// and waits, up to a minute, until it answers pg_is_in_recovery() =
+// recovery.
+func startCluster(t *testing.T, s pgStandby, recovery bool) {
 	t.Helper()
 	db, err := sql.Open("pgx", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/test?sslmode=disable&connect_timeout=2", s.port))
 	if err != nil {
@@ -285,7 +290,7 @@ func startStandby(t *testing.T, s pgStandby) {
 	}
 	defer db.Close()
 	var rec bool
-	if err := db.QueryRow("SELECT pg_is_in_recovery()").Scan(&rec); err == nil && rec {
+	if err := db.QueryRow("SELECT pg_is_in_recovery()").Scan(&rec); err == nil && rec == recovery {
 		return
 	}
 	if err := pgCtl(t, "start", s); err != nil && !strings.Contains(err.Error(), "already running") {
@@ -294,14 +299,14 @@ func startStandby(t *testing.T, s pgStandby) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		err := db.QueryRow("SELECT pg_is_in_recovery()").Scan(&rec)
-		if err == nil && rec {
+		if err == nil && rec == recovery {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("standby %s (:%d) not back in recovery after a minute: %v %v", s.cluster, s.port, rec, err)
+			t.Errorf("%s (:%d) not back (in recovery: %v) after a minute: %v %v", s.cluster, s.port, recovery, rec, err)
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
