@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 )
 
 // conn is one aiodb connection: a primary backend connection, the replica
@@ -90,26 +89,15 @@ func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 // awaitWriter waits, up to aiodb_primary_wait and ctx's deadline, until a
 // node is writable; without the option it returns err at once.
 func (c *conn) awaitWriter(ctx context.Context, err error) (*node, error) {
-	r := c.connector.router
 	wait := c.connector.cfg.Settings.PrimaryWait
 	if wait <= 0 {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for {
-		r.kick()
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (waited %v)", err, wait)
-		case <-time.After(fastInterval):
-		}
-		n, werr := r.writer()
-		if werr == nil {
-			return n, nil
-		}
-		err = werr
+	n, err := c.connector.router.awaitWriter(ctx, wait, func(*node) bool { return true })
+	if err != nil {
+		return nil, fmt.Errorf("%w (waited %v)", err, wait)
 	}
+	return n, nil
 }
 
 // primaryLost handles a link failure of the primary session outside a
@@ -132,7 +120,10 @@ func (c *conn) primaryLost(ctx context.Context, b *bconn, err error, write bool)
 		err = fmt.Errorf("%w: the connection to %s broke after the write was sent: %w", ErrOutcomeUnknown, b.node.URL, err)
 	}
 	if derr := r.probePrimary(ctx, b.node); derr != nil {
-		return fmt.Errorf("%w (the statement failed with: %v)", derr, err)
+		if errors.Is(err, driver.ErrBadConn) { // never sent: database/sql must not retry it on a dead primary
+			return fmt.Errorf("%w (the statement failed with: %v)", derr, err)
+		}
+		return fmt.Errorf("%w (the statement failed with: %w)", derr, err)
 	}
 	return err
 }
@@ -146,20 +137,9 @@ func (c *conn) refusedWrite(ctx context.Context, b *bconn, err error) bool {
 	if err == nil || b != c.primary || c.tx != nil || !readOnlyRefusal(b, err) || len(c.connector.router.nodes) == 0 {
 		return false
 	}
-	r := c.connector.router
-	ctx, cancel := context.WithTimeout(ctx, max(c.connector.cfg.Settings.PrimaryWait, 5*fastInterval))
-	defer cancel()
-	for {
-		r.kick()
-		if n, werr := r.writer(); werr == nil && n != b.node {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(fastInterval):
-		}
-	}
+	wait := max(c.connector.cfg.Settings.PrimaryWait, 5*fastInterval)
+	_, werr := c.connector.router.awaitWriter(ctx, wait, func(n *node) bool { return n != b.node })
+	return werr == nil
 }
 
 // ExecContext routes, guards and rewrites the statement, then runs it on the

@@ -81,6 +81,30 @@ func (r *router) writer() (*node, error) {
 	return r.connector.primary, nil
 }
 
+// awaitWriter asks the checker for rounds and waits, at most d and never
+// past ctx's deadline, until the write target is a node accept approves,
+// and returns it; otherwise the last reason there was none (ErrPrimaryDown,
+// ErrSplitBrain) or, with a target accept refused, the context's error.
+func (r *router) awaitWriter(ctx context.Context, d time.Duration, accept func(*node) bool) (*node, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		r.kick()
+		n, err := r.writer()
+		if err == nil && accept(n) {
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, err
+		case <-time.After(fastInterval):
+		}
+	}
+}
+
 // kick asks the checker to read the roles now and then often for a while:
 // a write was refused as read-only, or the primary's session broke.
 func (r *router) kick() {
