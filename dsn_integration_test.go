@@ -61,11 +61,16 @@ func TestSQLiteBusyTimeout(t *testing.T) {
 			_, err := db.Exec("INSERT INTO t VALUES (2)")
 			done <- err
 		}()
+		if tc.ms == 0 { // no wait: the second writer fails while tx holds the lock
+			err = within(t, 5*time.Second, "the second writer", func() error { return <-done })
+		}
 		time.Sleep(hold)
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		err = within(t, 5*time.Second, "the second writer", func() error { return <-done })
+		if tc.ms > 0 {
+			err = within(t, 5*time.Second, "the second writer", func() error { return <-done })
+		}
 		took := time.Since(start)
 		var se *sqlite.Error
 		switch {

@@ -132,7 +132,15 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 	rtPoll(t, 10*time.Second, "5432 elected from the servers' roles", func() bool { return strings.Contains(writerOf(t, db), ":5432/") })
 
 	// Fence the primary for its next start, the way an operator or a
-	// failover manager does before promoting another node.
+	// failover manager does before promoting another node. The fence is
+	// lifted when the test ends, before the fixture is repaired (SHOW does
+	// not see a setting that was never reloaded).
+	t.Cleanup(func() {
+		if _, err := pgDirect(t, 5432).Exec("ALTER SYSTEM RESET default_transaction_read_only"); err != nil {
+			t.Errorf("lift the fence on 5432: %v", err)
+		}
+		pgDirect(t, 5432).Exec("SELECT pg_reload_conf()")
+	})
 	if _, err := pgDirect(t, 5432).Exec("ALTER SYSTEM SET default_transaction_read_only = on"); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +149,7 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 		_, err := FetchVal[int](ctx, db, "SELECT count(*) FROM "+tbl)
 		return err
 	})
-	time.Sleep(300 * time.Millisecond)
+	rtPoll(t, 10*time.Second, "writes under way", func() bool { return writes.ok.Load() > 0 && reads.reads.Load() > 0 })
 	okBefore := writes.ok.Load()
 
 	stopped := time.Now()
@@ -229,7 +237,7 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 	rtPoll(t, 10*time.Second, "3306 elected", func() bool { return strings.Contains(writerOf(t, db), ":3306/") })
 
 	writes := startWrites(db, "INSERT INTO "+tbl+" (v) VALUES (?)")
-	time.Sleep(300 * time.Millisecond)
+	rtPoll(t, 10*time.Second, "writes under way", func() bool { return writes.ok.Load() > 0 })
 	switched := time.Now()
 	for _, q := range []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"} {
 		if _, err := root2.Exec(q); err != nil {

@@ -244,10 +244,9 @@ func TestTxLostKilledSession(t *testing.T) {
 			nb := nestedSetup(t, serverBackend(t, env))
 			e := nb.env(t)
 			var id int64
-			kill := "KILL %d"
-			q := "SELECT CONNECTION_ID()"
+			q, kill, alive := "SELECT CONNECTION_ID()", "KILL %d", "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d"
 			if nb.pg() {
-				q, kill = "SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%d)"
+				q, kill, alive = "SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%d)", "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %d"
 			}
 			t1 := e.begin()
 			if err := t1.QueryRow(q).Scan(&id); err != nil {
@@ -259,7 +258,11 @@ func TestTxLostKilledSession(t *testing.T) {
 			if _, err := nb.raw.Exec(fmt.Sprintf(kill, id)); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(100 * time.Millisecond)
+			rtPoll(t, 5*time.Second, "the killed session is gone", func() bool {
+				var n int
+				e.ok("session gone?", nb.raw.QueryRow(fmt.Sprintf(alive, id)).Scan(&n))
+				return n == 0
+			})
 			e.fails("insert on the killed session", e.insert(t2, 3))
 			e.ok("T2.Rollback", t2.Rollback())
 			e.fails("insert through T1", e.insert(t1, 4), ErrTxAborted)

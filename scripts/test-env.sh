@@ -134,7 +134,8 @@ pg_setup_primary() {
 	# (read-only) or demoted.
 	[ "$(pg "$PG_PRIMARY_PORT" -d postgres -c 'SELECT pg_is_in_recovery()')" = f ] ||
 		die "postgres: 15/main on :$PG_PRIMARY_PORT is in recovery (a demoted primary): rebuild it or promote it (pg_ctlcluster 15 main promote)"
-	if [ "$(pg "$PG_PRIMARY_PORT" -d postgres -c 'SHOW default_transaction_read_only')" != off ]; then
+	# pg_file_settings also sees a fence written with ALTER SYSTEM but not yet reloaded.
+	if [ "$(pg "$PG_PRIMARY_PORT" -d postgres -c "SELECT current_setting('default_transaction_read_only') = 'on' OR EXISTS (SELECT FROM pg_file_settings WHERE name = 'default_transaction_read_only' AND setting = 'on')")" != f ]; then
 		log "postgres: 15/main is fenced read-only (a failover test?): making it writable"
 		pg "$PG_PRIMARY_PORT" -d postgres -c 'ALTER SYSTEM RESET default_transaction_read_only' -c 'SELECT pg_reload_conf()' >/dev/null
 	fi
