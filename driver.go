@@ -30,11 +30,15 @@
 // backend without Pinger succeeds. IsValid and ResetSession also report a
 // connection whose transaction state aiodb cannot vouch for. Rows and
 // results are the backend's own values, so ColumnTypes, NextResultSet and
-// driver extensions such as mysql.Result behave as on the raw driver; only
-// rows read on a read-only session are wrapped, to report server-side
-// read-only refusals as [ErrReadOnly] and to re-run a read whose node fails
-// before its first row. A connection returned by sql.Conn.Raw implements
-// Unwrap() driver.Conn, which returns the primary backend connection.
+// driver extensions such as mysql.Result behave as on the raw driver. Rows
+// are wrapped (every optional interface forwarded) only where aiodb needs
+// to see them: read on a read-only session, to report server-side read-only
+// refusals as [ErrReadOnly] and to re-run a read whose node fails before
+// its first row; from the statement cache, which keeps their statement until
+// they close; and a write's rows under read-your-writes, which record the
+// replication position once closed. A connection returned by sql.Conn.Raw
+// implements Unwrap() driver.Conn, which returns the primary backend
+// connection, opening it if needed (nil when the primary cannot be reached).
 //
 // Errors wrap one of the sentinels in errors.go and keep backend errors
 // reachable with errors.As. aiodb never returns driver.ErrBadConn where
