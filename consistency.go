@@ -2,7 +2,6 @@ package aiodb
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"maps"
 	"strconv"
@@ -174,9 +173,11 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 	defer cancel()
 	if target.gtid != nil { // MariaDB waits server-side
 		row, err := queryRow(ctx, b, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", target.raw, wait.Seconds()))
-		if f, ok := floatOf(row, err); ok && f == 0 {
-			b.node.replayed.raise(target)
-			return true
+		if err == nil && len(row) == 1 {
+			if f, ok := floatValue(row[0]); ok && f == 0 {
+				b.node.replayed.raise(target)
+				return true
+			}
 		}
 		return false
 	}
@@ -197,14 +198,6 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 		case <-time.After(rywPollInterval):
 		}
 	}
-}
-
-// floatOf is the number in a one-column row.
-func floatOf(row []driver.Value, err error) (float64, bool) {
-	if err != nil || len(row) != 1 {
-		return 0, false
-	}
-	return floatValue(row[0])
 }
 
 // rywPollInterval is how often a replica's replayed position is read again
