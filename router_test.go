@@ -950,3 +950,32 @@ func TestMalformedQueryDialsNoReplica(t *testing.T) {
 		t.Errorf("the replica was dialled %d time(s) for a query that cannot run", r1.opened)
 	}
 }
+
+// TestWriterMoveClosesOldSession: once another node is the write target, a
+// pooled connection's session on the old primary is closed as soon as the
+// pool hands the connection out again (ResetSession), even for a read, and
+// the next write goes to the new primary.
+func TestWriterMoveClosesOldSession(t *testing.T) {
+	cl := rtFakeCluster(t, "postgres://u@p/db postgres://u@r1/db")
+	cl.db.SetMaxOpenConns(1)
+	if _, err := cl.db.Exec("UPDATE t SET v = 1"); err != nil {
+		t.Fatal(err)
+	}
+	p, r1 := cl.node("p"), cl.node("r1")
+	cl.c.router.target.Store(cl.c.replicas[0]) // what the checker does when r1 reports itself writable
+	if _, err := rtRead(WithReplica(rtBG), cl.db); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed != 1 {
+		t.Errorf("sessions closed on the old primary after the pool reused the connection: %d, want 1", closed)
+	}
+	if _, err := cl.db.Exec("UPDATE t SET v = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if p.count("UPDATE t SET v = 2") != 0 || r1.count("UPDATE t SET v = 2") != 1 {
+		t.Errorf("the write after the move: old primary %v, new primary %v", p.statements(), r1.statements())
+	}
+}
