@@ -34,11 +34,10 @@ type router struct {
 	// the checker's probe of a replica: connect and measure lag.
 	probeFunc func(ctx context.Context, n *node) (lag time.Duration, known bool, err error)
 
-	// target is the node writes go to: the DSN's primary until the checker
+	// elected is the node writes go to: the DSN's primary until the checker
 	// has read the servers' roles, then the one node that reports itself
-	// writable; nil when none or several do (targetErr says which).
-	target    atomic.Pointer[node]
-	targetErr atomic.Pointer[error]
+	// writable, or the error that says why there is none.
+	elected atomic.Pointer[election]
 	// kicked asks the checker for a round now (a write refused as
 	// read-only, a lost primary); fastUntil (Unix nanoseconds) keeps it
 	// probing every fastInterval until then, after a change of roles.
@@ -64,7 +63,7 @@ const (
 
 func newRouter(c *connector) *router {
 	r := &router{connector: c, nodes: c.replicas, minBackoff: minBackoff, maxBackoff: maxBackoff, kicked: make(chan struct{}, 1)}
-	r.target.Store(c.primary)
+	r.elected.Store(&election{node: c.primary})
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	return r
 }
@@ -72,13 +71,15 @@ func newRouter(c *connector) *router {
 // writer returns the node writes go to, or the error that says why there
 // is none (ErrPrimaryDown: no writable node; ErrSplitBrain: several).
 func (r *router) writer() (*node, error) {
-	if n := r.target.Load(); n != nil {
-		return n, nil
-	}
-	if e := r.targetErr.Load(); e != nil {
-		return nil, *e
-	}
-	return r.connector.primary, nil
+	e := r.elected.Load()
+	return e.node, e.err
+}
+
+// election is the write target the checker elected: a node, or the error
+// that says why there is none (ErrPrimaryDown, ErrSplitBrain).
+type election struct {
+	node *node
+	err  error
 }
 
 // awaitWriter asks the checker for rounds and waits, at most d and never
@@ -153,36 +154,31 @@ func (r *router) elect() {
 			writable = append(writable, n)
 		}
 	}
-	was := r.target.Load()
+	was := r.elected.Load().node
 	switch {
 	case len(writable) == 1:
-		r.target.Store(writable[0])
-		r.targetErr.Store(nil)
+		r.elected.Store(&election{node: writable[0]})
 	case len(known) == 0:
 		return
 	case len(writable) == 0:
-		err := fmt.Errorf("%w: no node of the DSN reports itself writable", ErrPrimaryDown)
-		r.targetErr.Store(&err)
-		r.target.Store(nil)
+		r.elected.Store(&election{err: fmt.Errorf("%w: no node of the DSN reports itself writable", ErrPrimaryDown)})
 	default:
 		urls := make([]string, len(writable))
 		for i, n := range writable {
 			urls[i] = n.URL
 		}
-		err := fmt.Errorf("%w: %s all accept writes; refusing to choose (fence all but one)", ErrSplitBrain, strings.Join(urls, ", "))
-		r.targetErr.Store(&err)
-		r.target.Store(nil)
+		r.elected.Store(&election{err: fmt.Errorf("%w: %s all accept writes; refusing to choose (fence all but one)", ErrSplitBrain, strings.Join(urls, ", "))})
 		if was != nil && r.connector.log != nil {
 			r.connector.log.Error("aiodb: split brain: writes refused", "writable", urls)
 		}
 	}
-	if now := r.target.Load(); now != was {
+	if now := r.elected.Load(); now.node != was {
 		r.fastUntil.Store(time.Now().Add(fastPeriod).UnixNano())
 		switch {
-		case now != nil:
-			r.warn("primary is now", "node", now.URL, "configured", configuredRole(now))
+		case now.node != nil:
+			r.warn("primary is now", "node", now.node.URL, "configured", configuredRole(now.node))
 		case was != nil:
-			r.warn("no primary", "err", (*r.targetErr.Load()).Error())
+			r.warn("no primary", "err", now.err.Error())
 		}
 	}
 }

@@ -962,7 +962,7 @@ func TestWriterMoveClosesOldSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, r1 := cl.node("p"), cl.node("r1")
-	cl.c.router.target.Store(cl.c.replicas[0]) // what the checker does when r1 reports itself writable
+	cl.c.router.elected.Store(&election{node: cl.c.replicas[0]}) // what the checker does when r1 reports itself writable
 	if _, err := rtRead(WithReplica(rtBG), cl.db); err != nil {
 		t.Fatal(err)
 	}
