@@ -17,7 +17,10 @@ type checker struct {
 	r         *router
 	primary   *bconn   // the checker's connection to the primary (lag reference)
 	conns     []*bconn // the checker's connection to each replica
-	roleConns []*bconn // the checker's connection to each node of router.all, for its role
+	// roleConns is the checker's connection to each node of router.all,
+	// for its role; conns is roleConns[1:] when both are set, so a replica
+	// is probed for its role and its lag on one connection.
+	roleConns []*bconn
 	modes     []lagMode
 	noPos     bool      // the primary has no position query (MySQL, SQLite, ODBC)
 	hist      []posMark // the primary's recent positions, oldest first
@@ -27,8 +30,10 @@ func (p *checker) close() {
 	if p.primary != nil {
 		p.primary.Close()
 	}
+	closed := map[*bconn]bool{p.primary: true}
 	for _, b := range append(p.conns, p.roleConns...) {
-		if b != nil {
+		if b != nil && !closed[b] {
+			closed[b] = true
 			b.Close()
 		}
 	}

@@ -429,7 +429,8 @@ func (r *router) probeTimeout() time.Duration {
 // lag) and every replica whose back-off ran out (half-open).
 func (r *router) checkLoop() {
 	defer r.wg.Done()
-	p := &checker{r: r, conns: make([]*bconn, len(r.nodes)), modes: make([]lagMode, len(r.nodes)), roleConns: make([]*bconn, 1+len(r.nodes))}
+	all := make([]*bconn, 1+len(r.nodes))
+	p := &checker{r: r, roleConns: all, conns: all[1:], modes: make([]lagMode, len(r.nodes))}
 	defer p.close()
 	for {
 		p.round()
