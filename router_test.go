@@ -979,3 +979,33 @@ func TestWriterMoveClosesOldSession(t *testing.T) {
 		t.Errorf("the write after the move: old primary %v, new primary %v", p.statements(), r1.statements())
 	}
 }
+
+// TestReplicaReadsNeverDialThePrimary: a pool connection that only serves
+// replica reads never opens a primary session, not when it is opened, not
+// when database/sql resets or validates it for reuse: reads go on while the
+// primary is down.
+func TestReplicaReadsNeverDialThePrimary(t *testing.T) {
+	cl := rtFakeCluster(t, "postgres://u@p/db postgres://u@r1/db")
+	cl.db.SetMaxOpenConns(1)
+	p := cl.node("p")
+	for range 5 { // the same pooled connection, reset and validated between reads
+		if _, err := rtRead(WithReplica(rtBG), cl.db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	opened := p.opened
+	p.mu.Unlock()
+	if opened != 0 {
+		t.Errorf("the primary was dialled %d times by replica reads", opened)
+	}
+	p.setDown(true)
+	for range 3 {
+		if _, err := rtRead(WithReplica(rtBG), cl.db); err != nil {
+			t.Fatalf("replica read with the primary down: %v", err)
+		}
+	}
+	if _, err := cl.db.Exec("UPDATE t SET v = 1"); !errors.Is(err, ErrPrimaryDown) {
+		t.Errorf("write with the primary down: %v, want ErrPrimaryDown", err)
+	}
+}
