@@ -14,9 +14,9 @@ import (
 // checker is the checker's state; only checkLoop's goroutine and the probes
 // of one round (each on its own replica index) use it.
 type checker struct {
-	r         *router
-	primary   *bconn   // the checker's connection to the primary (lag reference)
-	conns     []*bconn // the checker's connection to each replica
+	r       *router
+	primary *bconn   // the checker's connection to the primary (lag reference)
+	conns   []*bconn // the checker's connection to each replica
 	// roleConns is the checker's connection to each node of router.all,
 	// for its role; conns is roleConns[1:] when both are set, so a replica
 	// is probed for its role and its lag on one connection.
