@@ -34,15 +34,17 @@ type bconn struct {
 	// connection (backend.WatchRollbacks); nil on other backends.
 	rollbacks *atomic.Int64
 	idle      backend.IdleCheck
-	// stmts caches the statements with arguments the session ran
-	// (stmtcache.go); nil when the node keeps none.
+	// stmts caches the statements the session ran (stmtcache.go); nil
+	// when the node keeps none.
 	stmts *stmtCache
 }
 
 func newBconn(c driver.Conn, n *node) *bconn {
 	b := &bconn{Conn: c, node: n}
-	if n != nil && n.stmtCache > 0 && backend.CachingDriver(n.backend.Driver()) {
-		b.stmts = &stmtCache{max: n.stmtCache}
+	if n != nil && n.stmtCache > 0 {
+		if caching, argless := backend.CachingDriver(n.backend.Driver()); caching {
+			b.stmts = &stmtCache{max: n.stmtCache, argless: argless}
+		}
 	}
 	b.execer, _ = c.(driver.ExecerContext)
 	b.queryer, _ = c.(driver.QueryerContext)
@@ -81,10 +83,10 @@ func (b *bconn) Close() error {
 	return b.Conn.Close()
 }
 
-// exec runs a statement; one with arguments through the session's
-// statement cache when it has one.
+// exec runs a statement, through the session's statement cache when it
+// keeps this one.
 func (b *bconn) exec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) > 0 && b.stmts != nil {
+	if b.stmts.keeps(query, args) {
 		if r, ok, err := b.execCached(ctx, query, args); ok {
 			return r, err
 		}
@@ -118,10 +120,10 @@ func (b *bconn) execSQL(ctx context.Context, sql string) error {
 	return b.recordBadConn(err)
 }
 
-// query runs a query; one with arguments through the session's statement
-// cache when it has one.
+// query runs a query, through the session's statement cache when it keeps
+// this one.
 func (b *bconn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) > 0 && b.stmts != nil {
+	if b.stmts.keeps(query, args) {
 		if rows, ok, err := b.queryCached(ctx, query, args); ok {
 			return rows, err
 		}

@@ -404,7 +404,9 @@ func (c *conn) query(ctx context.Context, b *bconn, query, q string, nargs []dri
 		return rows, err
 	})
 	c.txCheck(b, err)
-	err = c.primaryLost(ctx, b, err, !c.connector.classify(query).Read)
+	if err != nil {
+		err = c.primaryLost(ctx, b, err, !c.connector.classify(query).Read)
+	}
 	if err = c.connector.router.recordOutcome(b, err); err != nil {
 		return nil, b, err
 	}

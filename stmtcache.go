@@ -12,9 +12,12 @@ import (
 // answers a statement with arguments by preparing it, running it and
 // closing it: three round trips. modernc prepares and finalizes every
 // statement. Each backend session of MySQL/MariaDB and SQLite therefore
-// keeps the statements with arguments it ran, keyed by their native text,
-// and runs them again through the prepared statement: one round trip, the
-// server still binding the values. The cache is bounded (least recently
+// keeps the statements it ran, keyed by their native text, and runs them
+// again through the prepared statement: one round trip, the server still
+// binding the values. On MySQL only statements with arguments are kept
+// (one without goes as text in one round trip); on SQLite every statement,
+// the savepoints aiodb sends included, but not one-off text without
+// arguments longer than maxArglessText. The cache is bounded (least recently
 // used first out), belongs to one session (a new session starts empty, so a
 // statement of a session that died is never reused), and is closed with it.
 // A statement the server calls stale is prepared again once; a session that
@@ -25,6 +28,11 @@ import (
 // not say (aiodb_stmt_cache). 64 sessions of 256 connections stay under
 // MySQL's default max_prepared_stmt_count of 16382.
 const defaultStmtCache = 64
+
+// maxArglessText is the longest statement without arguments a SQLite
+// session caches: longer ones are most often generated once (a bulk INSERT
+// with its values written in), and would hold their text until evicted.
+const maxArglessText = 4 << 10
 
 // stmtCacheSize is the number of statements a session on n keeps: the
 // DSN's aiodb_stmt_cache on MySQL/MariaDB and SQLite, 0 (no cache) on the
@@ -41,6 +49,7 @@ func stmtCacheSize(cfg *Config, n Node) int {
 // database/sql serialises calls on a session, so it needs no lock.
 type stmtCache struct {
 	max        int
+	argless    bool                   // statements without arguments are kept too (SQLite)
 	m          map[string]*cachedStmt // made on first use
 	head, tail *cachedStmt
 }
@@ -58,6 +67,12 @@ type cachedStmt struct {
 	// dropped is set when the statement left the cache while busy: it is
 	// closed when its rows are.
 	dropped bool
+}
+
+// keeps reports whether query, run with args, goes through the cache; c
+// may be nil (no cache).
+func (c *stmtCache) keeps(query string, args []driver.NamedValue) bool {
+	return c != nil && (len(args) > 0 || c.argless && len(query) <= maxArglessText)
 }
 
 // get returns the statement of query, marking it most recently used; nil

@@ -336,7 +336,7 @@ func TestMySQLNestedTxStatements(t *testing.T) {
 	got := map[bool]map[string]int{}
 	for raw, c := range map[bool]*sql.Conn{true: rawConn, false: sc} {
 		got[raw] = delta(t, c, func() {
-			if err := nestedTx(context.Background(), c, ins, raw); err != nil {
+			if err := nestedTx(context.Background(), c, ins, map[bool]nesting{true: nestByHand, false: nestBeginTx}[raw]); err != nil {
 				t.Fatal(err)
 			}
 		}, names...)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -203,8 +204,9 @@ func TestStmtCacheSQLite(t *testing.T) {
 			t.Fatal(v, err)
 		}
 	}
-	if got := cachedTexts(c.primary.stmts); !slices.Equal(got, []string{"SELECT v FROM t WHERE id = ?1"}) {
-		t.Errorf("cache %q, want the rewritten query once", got)
+	if got := cachedTexts(c.primary.stmts); len(got) == 0 || got[0] != "SELECT v FROM t WHERE id = ?1" ||
+		slices.Index(got[1:], got[0]) >= 0 {
+		t.Errorf("cache %q, want the rewritten query once, most recent first", got)
 	}
 
 	// The same statement again while its rows are open: the second query
@@ -308,6 +310,7 @@ func TestStmtCacheOff(t *testing.T) {
 // own, never the cache's.
 func TestStmtCacheExplicitPrepare(t *testing.T) {
 	_, sc, c := openCached(t, "")
+	before := cachedTexts(c.primary.stmts)
 	st, err := sc.PrepareContext(rtBG, "SELECT v FROM t WHERE id = $1")
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +320,70 @@ func TestStmtCacheExplicitPrepare(t *testing.T) {
 		t.Fatal(v, err)
 	}
 	st.Close()
-	if c.primary.stmts.head != nil {
-		t.Errorf("an explicit Prepare filled the cache: %q", cachedTexts(c.primary.stmts))
+	if after := cachedTexts(c.primary.stmts); !slices.Equal(after, before) {
+		t.Errorf("an explicit Prepare changed the cache: %q, was %q", after, before)
+	}
+}
+
+// TestStmtCacheArgless: a session that keeps statements without arguments
+// (SQLite's rule) caches them, except long one-off text; one that does not
+// (MySQL's: such a statement goes as text in one round trip) never
+// prepares them.
+func TestStmtCacheArgless(t *testing.T) {
+	long := "SELECT '" + strings.Repeat("x", maxArglessText) + "'"
+	for _, argless := range []bool{false, true} {
+		srv := &cacheServer{}
+		b := cacheSession(srv, 4)
+		b.stmts.argless = argless
+		for _, q := range []string{"q1", "q1", long} {
+			b.exec(rtBG, q, nil)
+		}
+		want := map[bool][]string{true: {"q1"}}[argless]
+		if got := cachedTexts(b.stmts); !slices.Equal(got, want) || srv.prepares != len(want) {
+			t.Errorf("argless=%v: cache %q after %d prepares, want %q", argless, got, srv.prepares, want)
+		}
+	}
+}
+
+// TestStmtCacheSQLiteArgless: SQLite runs the statements without arguments
+// aiodb sends (savepoints) and the program's through its cache; a script
+// of several statements runs whole every time.
+func TestStmtCacheSQLiteArgless(t *testing.T) {
+	_, sc, c := openCached(t, "")
+	tx, err := sc.BeginTx(rtBG, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		inner, err := sc.BeginTx(rtBG, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inner.ExecContext(rtBG, "UPDATE t SET v = v || '+' WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := inner.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got := cachedTexts(c.primary.stmts)
+	for _, q := range []string{"SAVEPOINT sp_1", "RELEASE SAVEPOINT sp_1", "SAVEPOINT sp_2", "UPDATE t SET v = v || '+' WHERE id = 1"} {
+		if !slices.Contains(got, q) {
+			t.Errorf("%q not cached: %q", q, got)
+		}
+	}
+	script := "INSERT INTO t (v) VALUES ('a'); INSERT INTO t (v) VALUES ('b')"
+	for range 2 {
+		if _, err := sc.ExecContext(rtBG, script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v string
+	var n int
+	if err := sc.QueryRowContext(rtBG, "SELECT (SELECT v FROM t WHERE id = 1), (SELECT count(*) FROM t)").Scan(&v, &n); err != nil || v != "one++" || n != 7 {
+		t.Errorf("after two nested levels and a script run twice: %q, %d rows, %v; want one++, 7", v, n, err)
 	}
 }

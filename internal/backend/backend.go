@@ -221,12 +221,17 @@ func CachesStatements(d sqltext.Dialect, dsn string) bool {
 // CachingDriver reports whether sessions of d may cache statements: the
 // cache relies on how go-sql-driver/mysql's and modernc's statements
 // behave (the session's statement ids, modernc's reused statement handle).
-func CachingDriver(d driver.Driver) bool {
+// argless reports whether statements without arguments are worth caching
+// too: modernc parses every statement it is not handed prepared, while
+// go-sql-driver sends one without arguments as text, in one round trip.
+func CachingDriver(d driver.Driver) (caching, argless bool) {
 	switch d.(type) {
-	case *mysql.MySQLDriver, *sqlite.Driver:
-		return true
+	case *mysql.MySQLDriver:
+		return true, false
+	case *sqlite.Driver:
+		return true, true
 	}
-	return false
+	return false, false
 }
 
 // DefaultPort is the server's port when a URL of dialect d names none; 0
