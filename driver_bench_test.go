@@ -3,6 +3,7 @@ package aiodb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"runtime"
@@ -402,6 +403,36 @@ func BenchmarkRoute(b *testing.B) {
 		if _, err := c.route(ctx, q, opQuery); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkOverhead is a point query on an in-process fake backend that
+// answers at once, through aiodb and directly: what aiodb's routing and
+// rewriting cost per statement, without a server's noise.
+func BenchmarkOverhead(b *testing.B) {
+	cfg, err := ParseDSN("postgres://u@fake/db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &rtNode{name: "fake"}
+	cn, err := newConnectorWith(cfg, func(Node, string) (driver.Connector, error) { return f, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []side{{"raw", sql.OpenDB(f)}, {"aiodb", sql.OpenDB(cn)}} {
+		b.Cleanup(func() { s.db.Close() })
+		b.Run("driver="+s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var v string
+			for i := 0; b.Loop(); i++ {
+				if err := s.db.QueryRow("SELECT name FROM t WHERE id = $1", i).Scan(&v); err != nil {
+					b.Fatal(err)
+				}
+				if i%1024 == 0 {
+					f.clearLog()
+				}
+			}
+		})
 	}
 }
 

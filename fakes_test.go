@@ -55,6 +55,13 @@ func (f *rtNode) Connect(ctx context.Context) (driver.Conn, error) {
 
 func (f *rtNode) Driver() driver.Driver { return nil }
 
+// clearLog forgets the statements seen so far (for long benchmarks).
+func (f *rtNode) clearLog() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = f.log[:0]
+}
+
 func (f *rtNode) setDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
