@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -65,39 +66,37 @@ func mustOpen(b *testing.B, driverName, dsn string) *sql.DB {
 	return db
 }
 
-// benchTable fills a 1000-row table through the raw driver, and through
-// aiodb too on SQLite, whose two in-memory databases are distinct. It also
-// makes an empty table of the same columns without a key, named with the
-// suffix "_ins", for the insert benchmarks.
-func benchTable(b *testing.B, p benchPair) string {
-	name := fmt.Sprintf("aiodb_bench_%d", os.Getpid())
-	dbs := []*sql.DB{p.raw}
-	if p.dialect == SQLite {
-		dbs = append(dbs, p.aiodb)
+// benchTable makes a 1000-row table through db, and an empty table of the
+// same columns without a key, named with the suffix "_ins", for the insert
+// benchmarks. Every side of a benchmark gets tables of its own, so that
+// one side's writes (dead rows, a grown table) never slow the next.
+func benchTable(b *testing.B, d Dialect, db *sql.DB) string {
+	name := fmt.Sprintf("aiodb_bench_%d_%d", os.Getpid(), benchTables.Add(1))
+	for _, t := range []struct{ name, cols string }{
+		{name, "id INT PRIMARY KEY, name VARCHAR(40), score FLOAT"},
+		{name + "_ins", "id INT, name VARCHAR(40), score FLOAT"},
+	} {
+		if _, err := db.Exec(fmt.Sprintf(createTable[d], t.name, t.cols)); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Exec("DROP TABLE " + t.name) })
 	}
-	for _, db := range dbs {
-		db.Exec("DROP TABLE IF EXISTS " + name)
-		if _, err := db.Exec(fmt.Sprintf(createTable[p.dialect], name, "id INT PRIMARY KEY, name VARCHAR(40), score FLOAT")); err != nil {
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		if _, err := tx.Exec(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'name %d', %d.5)", name, i, i, i)); err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { db.Exec("DROP TABLE " + name) })
-		db.Exec("DROP TABLE IF EXISTS " + name + "_ins")
-		if _, err := db.Exec(fmt.Sprintf(createTable[p.dialect], name+"_ins", "id INT, name VARCHAR(40), score FLOAT")); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Exec("DROP TABLE " + name + "_ins") })
-		tx, _ := db.Begin()
-		for i := range 1000 {
-			if _, err := tx.Exec(fmt.Sprintf("INSERT INTO %s VALUES (%d, 'name %d', %d.5)", name, i, i, i)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
 	}
 	return name
 }
+
+var benchTables atomic.Int64
 
 // createTable makes the benchmarks' tables, with the columns given. On the
 // servers they keep no redo log (ENGINE=MEMORY, UNLOGGED), so that a
@@ -124,10 +123,9 @@ type side struct {
 
 // sides runs body as sub-benchmarks, raw driver then aiodb (then, on MySQL,
 // the raw driver with interpolateParams=true, and the extra variants of
-// the raw driver), for every backend pair, on a fresh 1000-row table.
+// the raw driver), for every backend pair, each on a fresh 1000-row table.
 func sides(b *testing.B, body func(b *testing.B, s side, tbl string, d Dialect), extra ...string) {
 	for _, p := range benchPairs(b) {
-		tbl := benchTable(b, p)
 		all := []side{{"raw", p.raw}, {"aiodb", p.aiodb}, {"raw-interp", p.rawInterp}}
 		for _, name := range extra {
 			all = append(all, side{name, p.raw})
@@ -137,7 +135,9 @@ func sides(b *testing.B, body func(b *testing.B, s side, tbl string, d Dialect),
 				continue
 			}
 			b.Run("db="+p.name+"/driver="+s.name, func(b *testing.B) {
+				tbl := benchTable(b, p.dialect, s.db)
 				b.ReportAllocs()
+				b.ResetTimer()
 				body(b, s, tbl, p.dialect)
 			})
 		}
@@ -445,7 +445,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		if p.dialect == PostgreSQL {
 			continue // no statement cache
 		}
-		tbl := benchTable(b, p)
+		tbl := benchTable(b, p.dialect, p.raw)
 		dsn := map[Dialect]string{SQLite: "sqlite:///:memory:", MySQL: os.Getenv(envMySQL)}[p.dialect]
 		for _, cache := range []string{"default", "0"} {
 			b.Run("db="+p.name+"/cache="+cache, func(b *testing.B) {
