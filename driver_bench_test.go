@@ -150,7 +150,7 @@ func sides(b *testing.B, body func(b *testing.B, s side, tbl string, d Dialect),
 // of the timed calls: on a shared machine the mean takes in every
 // interruption (another process, a server's checkpoint), the fastest calls
 // show what the code costs.
-func compare(b *testing.B, setup func(b *testing.B, s side, tbl string, d Dialect) func(i int) error, extra ...string) {
+func compare(b *testing.B, setup opSetup, extra ...string) {
 	sides(b, func(b *testing.B, s side, tbl string, d Dialect) {
 		timeOps(b, setup(b, s, tbl, d))
 	}, extra...)
@@ -206,65 +206,65 @@ func fastMean(laps []time.Duration) float64 {
 	return float64(sum) / float64(len(fast))
 }
 
-func BenchmarkPointQuery(b *testing.B) {
-	compare(b, func(b *testing.B, s side, tbl string, d Dialect) func(int) error {
-		db := s.db
-		q := "SELECT name, score FROM " + tbl + " WHERE id = " + nativeArg(d)
-		var name string
-		var score float64
-		return func(i int) error { return db.QueryRow(q, i%1000).Scan(&name, &score) }
-	})
+// opSetup prepares one benchmarked operation on a side, against its table
+// tbl; the operation's argument counts the calls.
+type opSetup func(b *testing.B, s side, tbl string, d Dialect) func(i int) error
+
+func BenchmarkPointQuery(b *testing.B) { compare(b, pointQuery) }
+
+func pointQuery(b *testing.B, s side, tbl string, d Dialect) func(int) error {
+	q := "SELECT name, score FROM " + tbl + " WHERE id = " + nativeArg(d)
+	var name string
+	var score float64
+	return func(i int) error { return s.db.QueryRow(q, i%1000).Scan(&name, &score) }
 }
 
-func BenchmarkExec(b *testing.B) {
-	compare(b, func(b *testing.B, s side, tbl string, d Dialect) func(int) error {
-		db := s.db
-		q := "UPDATE " + tbl + " SET score = score + 1 WHERE id = " + nativeArg(d)
-		return func(i int) error {
-			_, err := db.Exec(q, i%1000)
+func BenchmarkExec(b *testing.B) { compare(b, update) }
+
+func update(b *testing.B, s side, tbl string, d Dialect) func(int) error {
+	q := "UPDATE " + tbl + " SET score = score + 1 WHERE id = " + nativeArg(d)
+	return func(i int) error {
+		_, err := s.db.Exec(q, i%1000)
+		return err
+	}
+}
+
+func BenchmarkScan1000(b *testing.B) { compare(b, scan1000) }
+
+func scan1000(b *testing.B, s side, tbl string, _ Dialect) func(int) error {
+	q := "SELECT id, name, score FROM " + tbl
+	ctx := context.Background()
+	var id int64
+	var name string
+	var score float64
+	return func(int) error {
+		rows, err := s.db.QueryContext(ctx, q)
+		if err != nil {
 			return err
 		}
-	})
-}
-
-func BenchmarkScan1000(b *testing.B) {
-	compare(b, func(b *testing.B, s side, tbl string, _ Dialect) func(int) error {
-		db := s.db
-		q := "SELECT id, name, score FROM " + tbl
-		ctx := context.Background()
-		var id int64
-		var name string
-		var score float64
-		return func(int) error {
-			rows, err := db.QueryContext(ctx, q)
-			if err != nil {
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			if err := rows.Scan(&id, &name, &score); err != nil {
 				return err
 			}
-			defer rows.Close()
-			n := 0
-			for rows.Next() {
-				if err := rows.Scan(&id, &name, &score); err != nil {
-					return err
-				}
-				n++
-			}
-			if n != 1000 {
-				return fmt.Errorf("%d rows", n)
-			}
-			return rows.Err()
+			n++
 		}
-	})
+		if n != 1000 {
+			return fmt.Errorf("%d rows", n)
+		}
+		return rows.Err()
+	}
 }
 
-func BenchmarkInsert(b *testing.B) {
-	compare(b, func(b *testing.B, s side, tbl string, d Dialect) func(int) error {
-		db := s.db
-		q := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (" + nativeArg(d) + ", 'inserted', 1.5)"
-		return func(i int) error {
-			_, err := db.Exec(q, i)
-			return err
-		}
-	})
+func BenchmarkInsert(b *testing.B) { compare(b, insert) }
+
+func insert(b *testing.B, s side, tbl string, d Dialect) func(int) error {
+	q := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (" + nativeArg(d) + ", 'inserted', 1.5)"
+	return func(i int) error {
+		_, err := s.db.Exec(q, i)
+		return err
+	}
 }
 
 // BenchmarkNestedTx is a three-level transaction on one *sql.Conn: BEGIN,
@@ -279,18 +279,59 @@ func BenchmarkInsert(b *testing.B) {
 // The third side, raw+txwatch, is the raw side plus that per-level work
 // (context.WithCancel, a goroutine waiting on it, its cancellation at the
 // release): what database/sql itself adds to any driver's nested levels.
-func BenchmarkNestedTx(b *testing.B) {
-	compare(b, func(b *testing.B, s side, tbl string, d Dialect) func(int) error {
-		ctx := context.Background()
-		c, err := s.db.Conn(ctx)
-		if err != nil {
-			b.Fatal(err)
+func BenchmarkNestedTx(b *testing.B) { compare(b, nested, "raw+txwatch") }
+
+func nested(b *testing.B, s side, tbl string, d Dialect) func(int) error {
+	ctx := context.Background()
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	ins := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (1, 'nested', 1.5)"
+	how := map[string]nesting{"aiodb": nestBeginTx, "raw+txwatch": nestByHandWatched}[s.name]
+	return func(int) error { return nestedTx(ctx, c, ins, how) }
+}
+
+// BenchmarkInterleaved runs each operation through the raw driver and
+// through aiodb in one loop, alternating which goes first, so that both
+// meet the same moments of a noisy machine. It reports the ratio aiodb ÷
+// raw of the fastest 5% of calls (ratio-fast5) and of the median call
+// (ratio-p50), and each side's fastest 5% in nanoseconds; ns/op is the
+// time of one call of each.
+func BenchmarkInterleaved(b *testing.B) {
+	for _, p := range benchPairs(b) {
+		for _, op := range []struct {
+			name  string
+			setup opSetup
+		}{{"point", pointQuery}, {"exec", update}, {"insert", insert}, {"scan1000", scan1000}, {"nested", nested}} {
+			b.Run("op="+op.name+"/db="+p.name, func(b *testing.B) {
+				var ops [2]func(int) error
+				for k, s := range []side{{"raw", p.raw}, {"aiodb", p.aiodb}} {
+					ops[k] = op.setup(b, s, benchTable(b, p.dialect, s.db), p.dialect)
+				}
+				b.ReportAllocs()
+				var laps [2][]time.Duration
+				for i := 0; b.Loop(); i++ {
+					for k := range 2 {
+						k = (k + i) % 2
+						t0 := time.Now()
+						if err := ops[k](i); err != nil {
+							b.Fatal(err)
+						}
+						if len(laps[k]) < maxLaps {
+							laps[k] = append(laps[k], time.Since(t0))
+						}
+					}
+				}
+				raw, aio := fastMean(laps[0]), fastMean(laps[1]) // fastMean sorts the laps
+				b.ReportMetric(raw, "raw-fast5-ns")
+				b.ReportMetric(aio, "aiodb-fast5-ns")
+				b.ReportMetric(aio/raw, "ratio-fast5")
+				b.ReportMetric(float64(laps[1][len(laps[1])/2])/float64(laps[0][len(laps[0])/2]), "ratio-p50")
+			})
 		}
-		b.Cleanup(func() { c.Close() })
-		ins := "INSERT INTO " + tbl + "_ins (id, name, score) VALUES (1, 'nested', 1.5)"
-		how := map[string]nesting{"aiodb": nestBeginTx, "raw+txwatch": nestByHandWatched}[s.name]
-		return func(int) error { return nestedTx(ctx, c, ins, how) }
-	}, "raw+txwatch")
+	}
 }
 
 // nesting is how nestedTx opens its inner levels.
