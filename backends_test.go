@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/aiodb/aiodb/internal/backend"
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // The integration tests run one body on every backend: SQLite always, the
@@ -45,13 +46,7 @@ func sqliteBackend(t testing.TB) server {
 // serverBackend returns the backend whose DSN is in env, or skips (fails in CI).
 func serverBackend(t testing.TB, env string) server {
 	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI provides this server, so its tests must run (see scripts/test.sh)", env)
-		}
-		t.Skipf("%s is not set: skipping tests against this server (scripts/test.sh sets it when the server answers)", env)
-	}
+	dsn := testserver.DSN(t, env)
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
 		t.Fatalf("%s: %v", env, err)

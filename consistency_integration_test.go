@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // Read consistency on the real PostgreSQL standbys: a Replica block reads
@@ -153,7 +155,7 @@ func TestReadYourWritesPostgres(t *testing.T) {
 // TestReadYourWritesMySQL: the replica's SQL thread stopped.
 func TestReadYourWritesMySQL(t *testing.T) {
 	dsn := replicaDSN(t, envMyReplicas)
-	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	testserver.Lock(t, testserver.MySQLReplica, true)
 	rywModes(t, dsn, func() {
 		r, err := sql.Open(DriverName, strings.Fields(dsn)[1])
 		if err != nil {

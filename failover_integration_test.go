@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // Failover on the real servers: a standby promoted while the primary is
@@ -116,7 +118,7 @@ func writerOf(t *testing.T, db *DB) string {
 func TestFailoverPostgresPromotion(t *testing.T) {
 	needPgCtl(t)
 	dsn := replicaDSN(t, envPGReplicas)
-	lockFile(t, primaryLock)
+	testserver.Lock(t, testserver.Primaries, true)
 	lockStandbys(t, true)
 	t.Cleanup(func() { repairFixture(t) })
 	primary := pgStandby{"main", 5432}
@@ -209,8 +211,8 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 func TestFailoverMySQLSwitch(t *testing.T) {
 	dsn := replicaDSN(t, envMyAppReplicas)
 	rootDSN := replicaDSN(t, envMyReplicas)
-	lockFile(t, primaryLock)
-	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	testserver.Lock(t, testserver.Primaries, true)
+	testserver.Lock(t, testserver.MySQLReplica, true)
 	t.Cleanup(func() { repairFixture(t) })
 	root1 := openRouted(t, strings.Fields(rootDSN)[0])
 	root2 := openRouted(t, strings.Fields(rootDSN)[1])

@@ -12,17 +12,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // Fault tests on the real servers: a replica that dies under load, a
 // primary that is down while replicas serve. They stop shared servers, so
-// they hold the same locks as the other tests that do (standbyLock, the
-// MariaDB replica lock, and primaryLock for the primaries), and restart
-// what they stopped in t.Cleanup, also when they fail half way.
-
-// primaryLock serialises, across test processes, the tests that stop a
-// primary server (5432 or 3306).
-const primaryLock = "/tmp/aiodb-test-primaries.lock"
+// they hold the same locks as the other tests that do (testserver's
+// Standbys, MySQLReplica and, for a primary on 5432 or 3306, Primaries), and
+// restart what they stopped in t.Cleanup, also when they fail half way.
 
 // MariaDB fixture of scripts/test-env.sh.
 const (
@@ -178,7 +176,7 @@ func (l *readLoad) finish(t *testing.T, min int64, what string) {
 func TestFaultMySQLReplicaStop(t *testing.T) {
 	needRoot(t, "mariadb-admin", "start-stop-daemon")
 	dsn := replicaDSN(t, envMyReplicas)
-	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	testserver.Lock(t, testserver.MySQLReplica, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(8)
 	var n atomic.Int64
@@ -294,7 +292,7 @@ func primaryDown(t *testing.T, db *sql.DB, tbl, readSQL string, stop, start func
 func TestFaultPostgresPrimaryDown(t *testing.T) {
 	needPgCtl(t)
 	dsn := replicaDSN(t, envPGReplicas)
-	lockFile(t, primaryLock)
+	testserver.Lock(t, testserver.Primaries, true)
 	lockStandbys(t, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms&connect_timeout=2"))
 	tbl := pgTable(t, db)
@@ -316,8 +314,8 @@ func startPrimary(t *testing.T, s pgStandby) { startCluster(t, s, false) }
 func TestFaultMySQLPrimaryDown(t *testing.T) {
 	needRoot(t, "mariadb-admin", "start-stop-daemon")
 	dsn := replicaDSN(t, envMyReplicas)
-	lockFile(t, primaryLock)
-	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	testserver.Lock(t, testserver.Primaries, true)
+	testserver.Lock(t, testserver.MySQLReplica, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms&timeout=2s"))
 	tbl := fmt.Sprintf("aiodb_rt%d_%d", os.Getpid(), pgTableSeq.Add(1))
 	if _, err := db.Exec("CREATE TABLE " + tbl + " (v int)"); err != nil {

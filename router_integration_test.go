@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/aiodb/aiodb/internal/sqltext"
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // Integration tests of replica routing on real streaming replicas
@@ -150,34 +150,14 @@ func needPgCtl(t *testing.T) {
 	}
 }
 
-// standbyLock serialises, across test processes on this machine, the tests
-// that stop standbys or pause their replay (exclusive) and the tests that
-// need both standbys streaming (shared): two people running the suite at
-// once must not stop each other's replicas mid-test.
-const standbyLock = "/tmp/aiodb-test-standbys.lock"
-
-// lockStandbys takes standbyLock (exclusive or shared) for the rest of the
-// test; registered first, it is released after every other cleanup (the
-// restarts). Then it waits until both standbys answer in recovery.
+// lockStandbys takes the standbys' lock (testserver.Standbys), exclusive
+// for a test that stops standbys or pauses their replay, shared for one that
+// needs both streaming, for the rest of the test; registered first, it is
+// released after every other cleanup (the restarts). Then it waits until
+// both standbys answer in recovery.
 func lockStandbys(t *testing.T, exclusive bool) {
 	t.Helper()
-	f, err := os.OpenFile(standbyLock, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB) != nil {
-		if time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("%s still locked by another test process after 3 minutes", standbyLock)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Cleanup(func() { f.Close() }) // closing releases the lock
+	testserver.Lock(t, testserver.Standbys, exclusive)
 	for _, s := range pgStandbys {
 		if exclusive { // may stop standbys: can start one an aborted run left down
 			startStandby(t, s)
@@ -872,7 +852,7 @@ func TestReplicaMySQLLayerTwo(t *testing.T) {
 func TestReplicaMySQLMaxLag(t *testing.T) {
 	dsn := replicaDSN(t, envMyAppReplicas)
 	rootDSN := replicaDSN(t, envMyReplicas)
-	lockFile(t, "/tmp/aiodb-test-mysql-replica.lock")
+	testserver.Lock(t, testserver.MySQLReplica, true)
 	replica := openRouted(t, strings.Fields(rootDSN)[1]) // root on 3307
 	t.Cleanup(func() {
 		if _, err := replica.Exec("START SLAVE SQL_THREAD"); err != nil {
@@ -936,25 +916,6 @@ func TestReplicaMySQLMaxLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtPoll(t, 30*time.Second, "replica re-admitted", func() bool { return port() == 3307 })
-}
-
-// lockFile holds an exclusive lock on path for the rest of the test, across
-// test processes.
-func lockFile(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		if time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("%s still locked by another test process after 3 minutes", path)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Cleanup(func() { f.Close() })
 }
 
 // ---------------------------------------------------------------- SQLite

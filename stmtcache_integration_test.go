@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // The statement cache and the nested-transaction statements on the real
@@ -236,7 +238,7 @@ func TestMySQLStmtCacheClosedWithConnection(t *testing.T) {
 // gives back its least recently used statement and prepares again.
 func TestMySQLStmtCacheMaxPrepared(t *testing.T) {
 	db, sc, _, tbl := mysqlCached(t, "aiodb_stmt_cache=10")
-	lockFile(t, "/tmp/aiodb-test-mysql-globals.lock")
+	testserver.Lock(t, testserver.MySQLGlobals, true)
 	var orig, held int
 	var name string
 	if err := db.QueryRow("SELECT @@GLOBAL.max_prepared_stmt_count").Scan(&orig); err != nil {

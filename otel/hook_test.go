@@ -19,6 +19,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // telemetry is an in-memory span exporter and a manual metric reader with
@@ -165,7 +167,7 @@ type point struct {
 // *sql.DB comes from sql.Open, instrumented with Instrument, whose node
 // gauges report every node.
 func TestReplicaReadSpan(t *testing.T) {
-	dsn := servers.DSN(t, servers.PostgresReplicas)
+	dsn := testserver.DSN(t, servers.PostgresReplicas)
 	servers.LockStandbys(t, dsn)
 	tm := newTelemetry(t)
 	db, err := sql.Open(aiodb.DriverName, dsn)
@@ -243,7 +245,7 @@ func TestReplicaReadSpan(t *testing.T) {
 // span says so — one retry, an event naming the failed node, the address
 // of the standby that served.
 func TestRetrySpan(t *testing.T) {
-	dsn := servers.DSN(t, servers.PostgresReplicas)
+	dsn := testserver.DSN(t, servers.PostgresReplicas)
 	servers.LockStandbys(t, dsn)
 	nodes := strings.Fields(dsn)
 	dead := strings.Replace(nodes[1], "127.0.0.1:5433", "127.0.0.1:5499", 1)
@@ -279,7 +281,7 @@ func TestRetrySpan(t *testing.T) {
 // TestRefusedWriteSpan: a write in a replica context is refused before any
 // node sees it: the span carries ErrReadOnly and no server address.
 func TestRefusedWriteSpan(t *testing.T) {
-	dsn := servers.DSN(t, servers.PostgresReplicas)
+	dsn := testserver.DSN(t, servers.PostgresReplicas)
 	tm := newTelemetry(t)
 	db := tm.open(t, dsn)
 	_, err := db.Execute(aiodb.WithReplica(context.Background()), "INSERT INTO otel_never (id) VALUES ($1)", 1)
@@ -304,7 +306,7 @@ func TestRefusedWriteSpan(t *testing.T) {
 // TestServerErrorSpan: an error the server raised carries its SQLSTATE as
 // db.response.status_code and error.type, and the node that raised it.
 func TestServerErrorSpan(t *testing.T) {
-	dsn := servers.DSN(t, servers.PostgresReplicas)
+	dsn := testserver.DSN(t, servers.PostgresReplicas)
 	tm := newTelemetry(t)
 	db := tm.open(t, dsn)
 	if _, err := db.Execute(context.Background(), "SELEC 1"); err == nil {

@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // The tests build the command and run it as a user would: arguments,
@@ -100,22 +101,16 @@ func (r result) want(t *testing.T, code int, has ...string) {
 // serverDSN returns the DSN in env, or skips (fails in CI).
 func serverDSN(t *testing.T, env string) string {
 	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI provides this server, so its tests must run (see scripts/test.sh)", env)
-		}
-		t.Skipf("%s is not set: skipping tests against this server (scripts/test.sh sets it when the server answers)", env)
-	}
+	dsn := testserver.DSN(t, env)
 	// The root package's fault and failover tests stop, promote and fence
 	// these servers while they hold these locks exclusively; `go test ./...`
 	// may run them at the same time as this package.
-	shareLock(t, "/tmp/aiodb-test-primaries.lock")
+	testserver.Lock(t, testserver.Primaries, false)
 	switch env {
 	case envPGReplicas:
-		shareLock(t, "/tmp/aiodb-test-standbys.lock")
+		testserver.Lock(t, testserver.Standbys, false)
 	case envMyReplicas, envMyAppReplicas:
-		shareLock(t, "/tmp/aiodb-test-mysql-replica.lock")
+		testserver.Lock(t, testserver.MySQLReplica, false)
 	}
 	return dsn
 }
@@ -209,21 +204,6 @@ func TestExplain(t *testing.T) {
 	// From the environment; db.invalid is never resolved: explain does not connect.
 	aiodbCmd(t, []string{envDSN + "=mysql://u:pw@db.invalid/x?aiodb_sql_mode=NO_BACKSLASH_ESCAPES"}, "explain", stmt).
 		want(t, exitOK, `rewritten:  SELECT 'a\', ?`)
-}
-
-// shareLock holds a shared lock on the lock file path, which the root
-// package's tests that stop or change a server hold exclusively, for the
-// rest of the test.
-func shareLock(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCheckHealthy(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aiodb/aiodb"
+	"github.com/aiodb/aiodb/internal/testserver"
 	"github.com/aiodb/aiodb/otel/internal/servers"
 	aiodbprom "github.com/aiodb/aiodb/otel/prom"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,7 +70,7 @@ go_sql_max_open_connections{db_name="mem"} 3
 // primary alone has aiodb_node_primary 1, and the standbys get their lag
 // once the health checker has measured it.
 func TestCollectorPostgres(t *testing.T) {
-	dsn := servers.DSN(t, servers.PostgresReplicas)
+	dsn := testserver.DSN(t, servers.PostgresReplicas)
 	servers.LockStandbys(t, dsn)
 	db, err := aiodb.Open(dsn)
 	if err != nil {
