@@ -239,35 +239,35 @@ func (b *bconn) failedStmt(err error) error {
 // execCached runs query through the session's cached statement; ok is
 // false when the cache could not serve it (see stmt).
 func (b *bconn) execCached(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, bool, error) {
-	for retried := false; ; retried = true {
-		s, err := b.stmt(ctx, query)
-		if s == nil {
-			return nil, err != nil, b.recordBadConn(err)
-		}
-		r, err := s.execer.ExecContext(ctx, args)
-		if err != nil && b.staleStmt(s, err) && !retried {
-			continue
-		}
-		return r, true, b.failedStmt(err)
-	}
+	return runCached(ctx, b, query, func(s *cachedStmt) (driver.Result, error) { return s.execer.ExecContext(ctx, args) })
 }
 
 // queryCached is execCached for a query. The rows keep the statement busy
 // until they are closed.
 func (b *bconn) queryCached(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, bool, error) {
+	return runCached(ctx, b, query, func(s *cachedStmt) (driver.Rows, error) {
+		rows, err := s.queryer.QueryContext(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		s.rows.Rows = rows
+		return &s.rows, nil
+	})
+}
+
+// runCached runs query on b's cached statement with run, preparing it again
+// once when the server calls it stale; ok is false when the cache could not
+// serve it (see stmt).
+func runCached[T any](ctx context.Context, b *bconn, query string, run func(*cachedStmt) (T, error)) (v T, ok bool, err error) {
 	for retried := false; ; retried = true {
 		s, err := b.stmt(ctx, query)
 		if s == nil {
-			return nil, err != nil, b.recordBadConn(err)
+			return v, err != nil, b.recordBadConn(err)
 		}
-		rows, err := s.queryer.QueryContext(ctx, args)
-		if err == nil {
-			s.rows.Rows = rows
-			return &s.rows, true, nil
-		}
-		if b.staleStmt(s, err) && !retried {
+		v, err = run(s)
+		if err != nil && b.staleStmt(s, err) && !retried {
 			continue
 		}
-		return nil, true, b.failedStmt(err)
+		return v, true, b.failedStmt(err)
 	}
 }
