@@ -244,8 +244,10 @@ var sentinels = []struct {
 	err  error
 	name string
 }{
+	{aiodb.ErrOutcomeUnknown, "aiodb.ErrOutcomeUnknown"}, // before ErrPrimaryDown, which may wrap it
 	{aiodb.ErrReadOnly, "aiodb.ErrReadOnly"},
 	{aiodb.ErrNoReplica, "aiodb.ErrNoReplica"},
+	{aiodb.ErrSplitBrain, "aiodb.ErrSplitBrain"},
 	{aiodb.ErrPrimaryDown, "aiodb.ErrPrimaryDown"},
 	{aiodb.ErrPlaceholder, "aiodb.ErrPlaceholder"},
 	{aiodb.ErrTxAborted, "aiodb.ErrTxAborted"},
@@ -255,6 +257,7 @@ var sentinels = []struct {
 	{aiodb.ErrNestedTxOptions, "aiodb.ErrNestedTxOptions"},
 	{aiodb.ErrImplicitCommit, "aiodb.ErrImplicitCommit"},
 	{aiodb.ErrTxControl, "aiodb.ErrTxControl"},
+	{aiodb.ErrBlockDone, "aiodb.ErrBlockDone"},
 	{context.DeadlineExceeded, "context.DeadlineExceeded"},
 	{context.Canceled, "context.Canceled"},
 }
