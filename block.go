@@ -184,7 +184,7 @@ func TxOptions(opts *sql.TxOptions) TxOption {
 // and a ctx from outside the block take another pool connection, outside
 // the transaction, which does not see its rows. On SQLite that connection
 // also contends for the transaction's lock: a write through it waits for the
-// busy timeout (5 s for in-memory databases) and fails with SQLITE_BUSY,
+// busy timeout (5 s unless the DSN sets its own) and fails with SQLITE_BUSY,
 // and after a read through it the block's commit can fail the same way.
 func (db *DB) Transaction(ctx context.Context, fn func(ctx context.Context) error, opts ...TxOption) error {
 	var o txOptions

@@ -132,8 +132,9 @@ type Settings struct {
 	// replica to replay the writes under read_your_writes=wait; 1s by default.
 	RYWWait time.Duration
 	// StmtCache [stmt_cache: an integer ≥ 0] is how many prepared statements
-	// each MySQL/MariaDB and SQLite session keeps for the statements with
-	// arguments it runs, least recently used first out; 0 turns the cache
+	// each MySQL/MariaDB and SQLite session keeps for the statements it runs
+	// (with arguments on MySQL/MariaDB; all on SQLite, argument-less text up
+	// to 4 KiB), least recently used first out; 0 turns the cache
 	// off. 64 by default. PostgreSQL's pgx caches statements itself, and a
 	// MySQL URL with interpolateParams=true sends none.
 	StmtCache int

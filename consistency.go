@@ -24,8 +24,8 @@ const (
 	// while the replica lags.
 	RYWOff ReadYourWrites = iota
 	// RYWWait (wait): the read waits, at most aiodb_read_your_writes_wait
-	// (1s by default), until its replica has replayed the writes, then
-	// reads on the primary's read-only session.
+	// (1s by default), until its replica has replayed the writes; if it
+	// has not by then, it reads on the primary's read-only session.
 	RYWWait
 	// RYWPrimary (primary): the read goes to the primary's read-only
 	// session unless its replica is already known to have replayed the writes.

@@ -64,7 +64,8 @@ var (
 
 	// ErrNestedTxOptions is returned by a nested BeginTx whose options cannot
 	// be honoured inside a running transaction (an isolation level other than
-	// the default, or read-only where the backend cannot scope it). No SQL is sent.
+	// the default or the top level's, read-only where the backend cannot scope
+	// it, or any nesting on an ODBC profile without savepoints). No SQL is sent.
 	ErrNestedTxOptions = errors.New("aiodb: options not supported on a nested transaction")
 
 	// ErrTxDone is returned by Commit or Rollback of a transaction level that
@@ -111,8 +112,8 @@ var (
 	// roll the transaction back on purpose; Transaction then returns nil.
 	ErrRollback = errors.New("aiodb: rollback requested")
 
-	// ErrBlockDone is returned when a context carrying a Connection or
-	// Transaction block is used after that block has returned.
+	// ErrBlockDone is returned when a context carrying a Connection,
+	// Transaction or Replica block is used after that block has returned.
 	ErrBlockDone = errors.New("aiodb: block already ended")
 )
 

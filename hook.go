@@ -47,7 +47,7 @@ type Event struct {
 	// Commit and Rollback.
 	Query string
 	// Rewritten is the statement as sent to the backend (placeholders
-	// rewritten); "" when it was refused before it was rewritten.
+	// rewritten); "" when it was refused before it was sent.
 	Rewritten string
 	// Operation is the statement's leading keyword as aiodb's classifier
 	// reads it ("SELECT", "INSERT", "CREATE TABLE", the final statement of a
@@ -148,7 +148,7 @@ func (o Op) String() string {
 type Reason uint8
 
 // The router's reasons. The zero Reason means no routing decision was made
-// (a prepared statement's Exec refused in a replica context).
+// (a statement whose placeholders could not be rewritten).
 const (
 	// ReasonPrimary: the statement needs the primary (a write, manual
 	// routing, a WithPrimary context, a transaction that is not read-only).

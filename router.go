@@ -15,7 +15,7 @@ import (
 // Node health. A node that fails (it refused a connection, or a session
 // broke) is taken out at once and for a back-off period; statements skip it.
 // The background checker (one goroutine per connector, started by the first
-// statement routed to a replica or the first Stats, stopped by
+// statement or the first Stats, stopped by
 // connector.Close) re-admits it only after a successful half-open probe on a
 // fresh connection; each failed probe doubles the back-off (1s, 2s, 4s … 1m).
 // The checker (checker.go) also measures every replica's lag at the health
@@ -463,7 +463,7 @@ func (r *router) warn(msg string, args ...any) {
 }
 
 func (r *router) stats() []NodeStats {
-	r.start() // health is measured from the first statement on a replica, or from the first Stats
+	r.start() // health is measured from the first statement, or from the first Stats
 	out := make([]NodeStats, 0, 1+len(r.nodes))
 	w, _ := r.writer()
 	for _, n := range r.all() {

@@ -25,8 +25,7 @@ type NodeStats struct {
 // Stats reports every node of db, which must have been opened with aiodb:
 // the primary first, then the replicas in DSN order. It needs no
 // connection (it works while every server is down), and starts the health
-// checks if no statement has yet (they start with the first statement
-// routed to a replica).
+// checks if no statement has yet (they start with the first statement).
 func Stats(db *sql.DB) ([]NodeStats, error) {
 	d, ok := db.Driver().(Driver)
 	if !ok || d.c == nil {

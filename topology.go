@@ -30,8 +30,9 @@ type NodeCheck struct {
 	// RoleKnown reports whether the server says if it is read-only
 	// (PostgreSQL and MySQL/MariaDB do; SQLite and ANSI ODBC do not).
 	RoleKnown bool
-	// ReadOnly is the server's own role: a PostgreSQL standby in recovery
-	// (pg_is_in_recovery()), a MySQL/MariaDB server with @@global.read_only on.
+	// ReadOnly is the server's own role: a PostgreSQL server in recovery or
+	// fenced read-only (pg_is_in_recovery() or transaction_read_only), a
+	// MySQL/MariaDB server with @@global.read_only on.
 	ReadOnly bool
 	Version  string        // the server's version; "" when unknown
 	RTT      time.Duration // round-trip time of a ping on an open connection

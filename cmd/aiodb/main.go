@@ -7,7 +7,7 @@
 //	aiodb query [-json] [-replica] [-timeout D] [DSN] SQL [ARG…]
 //
 // check connects to every node and prints its configured role, the role the
-// server reports (PostgreSQL pg_is_in_recovery(), MySQL/MariaDB
+// server reports (PostgreSQL pg_is_in_recovery() or transaction_read_only, MySQL/MariaDB
 // @@global.read_only), whether it is reachable or the error, its version,
 // the round-trip time and, for replicas, the replication lag. It exits with
 // status 1 when the topology is wrong: a node down, a primary that is
