@@ -133,7 +133,7 @@ func (db *DB) Connection(ctx context.Context, fn func(ctx context.Context) error
 		return err
 	}
 	defer conn.Close()
-	return db.run(withPin(ctx), &scope{conn: conn}, fn)
+	return db.run(withPin(ctx, db.c), &scope{conn: conn}, fn)
 }
 
 // TxOption configures a Transaction block.
@@ -262,7 +262,7 @@ func (db *DB) Replica(ctx context.Context, fn func(ctx context.Context) error) e
 	if parent != nil {
 		s.conn, s.tx = parent.conn, parent.tx
 	}
-	return db.run(withPin(WithReplica(ctx)), s, fn)
+	return db.run(withPin(WithReplica(ctx), db.c), s, fn)
 }
 
 // errBlockDone is returned when a block's context is used after the block.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -596,6 +597,60 @@ func TestTwoDBs(t *testing.T) {
 			}
 			if _, ok := Querier(ctx, db2).(*sql.Conn); !ok {
 				t.Errorf("db2's Querier is %T", Querier(ctx, db2))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoDBsReplicaPins: each DB's Replica block reads from its own
+// replicas, also when the blocks of two DBs nest.
+func TestTwoDBsReplicaPins(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func(primary, replica string) *DB {
+		for _, f := range []string{primary, replica} {
+			raw, err := sql.Open("sqlite", filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('" + f + "')"); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+		}
+		db, err := Open("sqlite:///" + filepath.Join(dir, primary) + " sqlite:///" + filepath.Join(dir, replica))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	db1, db2 := open("a.db", "b.db"), open("c.db", "d.db")
+	read := func(ctx context.Context, db *DB) string {
+		t.Helper()
+		v, err := FetchVal[string](ctx, db, "SELECT v FROM t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	err := db1.Replica(ctx, func(ctx context.Context) error {
+		if v := read(ctx, db1); v != "b.db" {
+			t.Errorf("db1's Replica block read %s", v)
+		}
+		if v := read(WithReplica(ctx), db2); v != "d.db" {
+			t.Errorf("db2 read %s inside db1's Replica block, want its own replica d.db", v)
+		}
+		return db2.Replica(ctx, func(ctx context.Context) error {
+			if v := read(ctx, db2); v != "d.db" {
+				t.Errorf("db2's Replica block inside db1's read %s", v)
+			}
+			if v := read(ctx, db1); v != "b.db" {
+				t.Errorf("db1 read %s inside db2's Replica block", v)
 			}
 			return nil
 		})

@@ -2,7 +2,6 @@ package aiodb
 
 import (
 	"database/sql"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 // level when a logger is given ([Logger]).
 type DB struct {
 	sql     *sql.DB
+	c       *connector
 	dialect Dialect        // the dialect whose column types Records decode
 	loc     *time.Location // MySQL: the location DATETIME text is read in
 }
@@ -79,7 +79,7 @@ func Open(dsn string, opts ...Option) (*DB, error) {
 	}
 	o := openOptionsOf(opts)
 	c.apply(o)
-	db := newDB(sql.OpenDB(c), cfg)
+	db := newDB(sql.OpenDB(c), c)
 	cfg.ApplyPool(db.sql)
 	if o.maxOpen != nil {
 		db.sql.SetMaxOpenConns(*o.maxOpen)
@@ -117,19 +117,19 @@ func (c *connector) apply(o openOptions) {
 }
 
 // newDB wraps db, opened on a connector of cfg.
-func newDB(db *sql.DB, cfg *Config) *DB {
-	return &DB{sql: db, dialect: cfg.Dialect, loc: backend.Location(cfg.Dialect, cfg.Primary.backend)}
+func newDB(db *sql.DB, c *connector) *DB {
+	return &DB{sql: db, c: c, dialect: c.cfg.Dialect, loc: backend.Location(c.cfg.Dialect, c.cfg.Primary.backend)}
 }
 
 // FromDB returns a DB, with its helpers, over db, which must have been
 // opened with aiodb (sql.Open("aiodb", …) or sql.OpenDB of a connector from
 // [NewConnector]). The DB shares db's pool: closing either closes both.
 func FromDB(db *sql.DB) (*DB, error) {
-	d, ok := db.Driver().(Driver)
-	if !ok || d.c == nil {
-		return nil, fmt.Errorf("aiodb: FromDB of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	c, err := connectorOf(db, "FromDB")
+	if err != nil {
+		return nil, err
 	}
-	return newDB(db, d.c.cfg), nil
+	return newDB(db, c), nil
 }
 
 // Stats reports every node of the DB's pool (see [Stats]).

@@ -75,6 +75,16 @@ type Driver struct {
 	c *connector
 }
 
+// connectorOf returns the connector of db, which what (a function's name,
+// for the error) needs opened with aiodb.
+func connectorOf(db *sql.DB, what string) (*connector, error) {
+	d, ok := db.Driver().(Driver)
+	if !ok || d.c == nil {
+		return nil, fmt.Errorf("aiodb: %s of a *sql.DB whose driver is %T, not aiodb's", what, db.Driver())
+	}
+	return d.c, nil
+}
+
 var (
 	_ driver.Driver        = Driver{}
 	_ driver.DriverContext = Driver{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -193,11 +192,11 @@ func Hooks(hs ...Hook) Option { return func(o *openOptions) { o.hooks = append(o
 // (sql.Open("aiodb", …) or [Open]). Statements that start after AddHook
 // returns are observed.
 func AddHook(db *sql.DB, h Hook) error {
-	d, ok := db.Driver().(Driver)
-	if !ok || d.c == nil {
-		return fmt.Errorf("aiodb: AddHook on a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	c, err := connectorOf(db, "AddHook")
+	if err != nil {
+		return err
 	}
-	d.c.addHooks(h)
+	c.addHooks(h)
 	return nil
 }
 

@@ -48,8 +48,9 @@ func WithPrimary(ctx context.Context) context.Context {
 	return context.WithValue(ctx, routeKey{}, markPrimary)
 }
 
-// pinKey is the context key of a block's replicaPin.
-type pinKey struct{}
+// pinKey is the context key of a block's replicaPin for one connector, so
+// that blocks of different DBs keep their own replicas.
+type pinKey struct{ c *connector }
 
 // replicaPin is the node a Connection or Replica block reads from in a
 // replica context: the first statement chooses it, the others use it, so
@@ -58,17 +59,18 @@ type pinKey struct{}
 // back to the primary, stays there: a replica could be behind it).
 type replicaPin struct{ n atomic.Pointer[node] }
 
-// withPin returns ctx with a replica pin, unless it carries one already
-// (nested blocks read from their outer block's node).
-func withPin(ctx context.Context) context.Context {
-	if pinOf(ctx) != nil {
+// withPin returns ctx with a replica pin for c's replicas, unless it
+// carries one already (nested blocks read from their outer block's node).
+func withPin(ctx context.Context, c *connector) context.Context {
+	if pinOf(ctx, c) != nil {
 		return ctx
 	}
-	return context.WithValue(ctx, pinKey{}, new(replicaPin))
+	return context.WithValue(ctx, pinKey{c}, new(replicaPin))
 }
 
-func pinOf(ctx context.Context) *replicaPin {
-	p, _ := ctx.Value(pinKey{}).(*replicaPin)
+// pinOf returns the pin ctx carries for c's replicas; nil outside a block.
+func pinOf(ctx context.Context, c *connector) *replicaPin {
+	p, _ := ctx.Value(pinKey{c}).(*replicaPin)
 	return p
 }
 
@@ -226,7 +228,7 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool) (*bconn, err
 		c.rt.reason = ReasonAuto
 	}
 	w, _ := r.writer()
-	pin := pinOf(ctx)
+	pin := pinOf(ctx, c.connector)
 	if n := pin.get(); n != nil && n != avoid && (n == w || r.usable(n)) {
 		b, err := c.session(ctx, n)
 		if err == nil {

@@ -2,7 +2,6 @@ package aiodb
 
 import (
 	"database/sql"
-	"fmt"
 	"time"
 )
 
@@ -27,9 +26,9 @@ type NodeStats struct {
 // connection (it works while every server is down), and starts the health
 // checks if no statement has yet (they start with the first statement).
 func Stats(db *sql.DB) ([]NodeStats, error) {
-	d, ok := db.Driver().(Driver)
-	if !ok || d.c == nil {
-		return nil, fmt.Errorf("aiodb: Stats of a *sql.DB whose driver is %T, not aiodb's", db.Driver())
+	c, err := connectorOf(db, "Stats")
+	if err != nil {
+		return nil, err
 	}
-	return d.c.router.stats(), nil
+	return c.router.stats(), nil
 }
