@@ -209,14 +209,17 @@ func (st *txStack) check(err error) {
 // replaces the connection once the transaction is over.
 func (st *txStack) endedBy(err error) bool {
 	b := st.b
-	if b.rollbacks != nil && b.rollbacks.Load() != st.rollbacksAt {
-		return true
+	if b.rollbacks != nil {
+		// SQLite has no link to lose: its rollback hook sees every
+		// transaction it ends. (modernc calls a connection invalid while an
+		// interrupted statement's flag is up, though the transaction goes on.)
+		return b.rollbacks.Load() != st.rollbacksAt
 	}
-	e, isDB := backend.ErrorOf(err, b.flavor())
-	if b.broken || !b.valid() || isDB && e.NodeFailure() || !isDB && backend.LinkFailure(err) {
+	if b.broken || !b.valid() || nodeFailure(b, err) {
 		b.broken = true
 		return true
 	}
+	e, isDB := backend.ErrorOf(err, b.flavor())
 	if !isDB {
 		return false
 	}

@@ -1,8 +1,10 @@
 package aiodb
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/go-sql-driver/mysql"
@@ -79,5 +81,36 @@ func TestTxLostDeadlockSendsNothing(t *testing.T) {
 	}
 	if err := t1.Rollback(); err != nil {
 		t.Errorf("Rollback of a lost transaction: %v", err)
+	}
+}
+
+// TestTxLostNotByDeadline: a statement whose own context expired does not
+// end the transaction (context.DeadlineExceeded is a net.Error, which reads
+// as a lost link, and modernc calls the connection invalid while the
+// interrupt is pending): SQLite keeps the transaction after an interrupted
+// read, and the next statements and the commit run, as through modernc
+// directly.
+func TestTxLostNotByDeadline(t *testing.T) {
+	db := openDB(t, sqliteBackend(t))
+	ctx := context.Background()
+	tbl := sqliteBackend(t).table(t, db.DB(), "v INT")
+	err := db.Transaction(ctx, func(ctx context.Context) error {
+		if _, err := db.Execute(ctx, "INSERT INTO "+tbl+" VALUES (1)"); err != nil {
+			return err
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		slow := "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s) SELECT count(*) FROM s"
+		if _, err := FetchVal[int64](short, db, slow); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the endless read: %v, want context.DeadlineExceeded", err)
+		}
+		_, err := db.Execute(ctx, "INSERT INTO "+tbl+" VALUES (2)")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transaction after a read whose context expired: %v", err)
+	}
+	if n, err := FetchVal[int64](ctx, db, "SELECT count(*) FROM "+tbl); err != nil || n != 2 {
+		t.Errorf("%d rows committed (%v), want 2", n, err)
 	}
 }
