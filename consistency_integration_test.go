@@ -99,10 +99,12 @@ func rywCase(t *testing.T, db *DB, tbl string, ctx context.Context, v int) bool 
 	return n == 1
 }
 
-// rywModes runs the read-your-writes cases on dsn while pause() keeps the
+// rywModes runs the read-your-writes cases on dsn while pause(tbl) keeps the
 // replicas from replaying: off misses the row (so the test can fail), wait
-// and primary see it, and so does the context form on a DSN without the option.
-func rywModes(t *testing.T, dsn string, pause func()) {
+// and primary see it, and so does the context form on a DSN without the
+// option. pause gets the table, which each replica must have before its
+// replay stops.
+func rywModes(t *testing.T, dsn string, pause func(tbl string)) {
 	open := func(opts string) *DB {
 		db, err := Open(withOptions(dsn, opts))
 		if err != nil {
@@ -121,7 +123,7 @@ func rywModes(t *testing.T, dsn string, pause func()) {
 		_, err := FetchVal[int](roCtx, off, "SELECT count(*) FROM "+tbl)
 		return err == nil
 	})
-	pause()
+	pause(tbl)
 	ctx := context.Background()
 	if rywCase(t, off, tbl, ctx, 1) {
 		t.Fatal("with read_your_writes=off and replay stopped a replica read saw the new row: the test proves nothing")
@@ -145,7 +147,17 @@ func rywModes(t *testing.T, dsn string, pause func()) {
 func TestReadYourWritesPostgres(t *testing.T) {
 	dsn := replicaDSN(t, envPGReplicas)
 	lockStandbys(t, true)
-	rywModes(t, dsn, func() {
+	rywModes(t, dsn, func(tbl string) {
+		// Replica reads alternate between the standbys: that one of them
+		// answered through aiodb does not mean both have the table.
+		for _, s := range pgStandbys {
+			r := pgDirect(t, s.port)
+			rtPoll(t, 30*time.Second, fmt.Sprintf("the table on :%d", s.port), func() bool {
+				var ok bool
+				err := r.QueryRow("SELECT to_regclass($1) IS NOT NULL", tbl).Scan(&ok)
+				return err == nil && ok
+			})
+		}
 		for _, s := range pgStandbys {
 			pauseReplay(t, s)
 		}
@@ -156,7 +168,7 @@ func TestReadYourWritesPostgres(t *testing.T) {
 func TestReadYourWritesMySQL(t *testing.T) {
 	dsn := replicaDSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.MySQLReplica, true)
-	rywModes(t, dsn, func() {
+	rywModes(t, dsn, func(string) {
 		r, err := sql.Open(DriverName, strings.Fields(dsn)[1])
 		if err != nil {
 			t.Fatal(err)

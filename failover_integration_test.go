@@ -25,15 +25,22 @@ import (
 // promoted standby, a fenced primary, stopped replication).
 
 // repairFixture runs scripts/test-env.sh (no apt) to rebuild what a
-// failover test changed.
+// failover test changed. Without root the script repairs nothing (it says
+// it needs root and exits 0): that is an error too, the fixture stays
+// broken for the tests that follow.
 func repairFixture(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command("bash", "scripts/test-env.sh")
 	cmd.Env = append(os.Environ(), "SKIP_APT=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	text := strings.TrimSpace(string(out))
+	switch {
+	case err != nil:
 		t.Errorf("scripts/test-env.sh could not repair the fixture: %v\n%s", err, out)
-	} else {
-		t.Logf("fixture repaired: %s", strings.TrimSpace(string(out[strings.LastIndex(string(out[:len(out)-1]), "\n")+1:])))
+	case strings.Contains(text, "needs root"):
+		t.Errorf("scripts/test-env.sh skipped the repair, the fixture stays as the test left it: %s", text)
+	default:
+		t.Logf("fixture repaired: %s", text[strings.LastIndex(text, "\n")+1:])
 	}
 }
 
@@ -41,15 +48,21 @@ func repairFixture(t *testing.T) {
 // when writes succeeded.
 type writeLoad struct {
 	ok, failed atomic.Int64
-	lastOK     atomic.Int64 // UnixNano of the last success
+	mu         sync.Mutex
+	okAt       []time.Time // when each success returned, in order
 	firstErr   firstError
 	errs       sync.Map // error text (first 80 bytes) → count
 	stop       chan struct{}
+	stopOnce   sync.Once
 	done       chan struct{}
 }
 
-func startWrites(db *DB, insert string) *writeLoad {
+// startWrites starts the load; it is stopped by end, or when the test ends
+// (a t.Cleanup registered after the one that closes db, so it runs first),
+// also if the test fails before end.
+func startWrites(t *testing.T, db *DB, insert string) *writeLoad {
 	w := &writeLoad{stop: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(w.end)
 	go func() {
 		defer close(w.done)
 		for i := 0; ; i++ {
@@ -70,14 +83,18 @@ func startWrites(db *DB, insert string) *writeLoad {
 				continue
 			}
 			w.ok.Add(1)
-			w.lastOK.Store(time.Now().UnixNano())
+			w.mu.Lock()
+			w.okAt = append(w.okAt, time.Now())
+			w.mu.Unlock()
 		}
 	}()
 	return w
 }
 
+// end stops the load and waits until its goroutine has returned; it may
+// be called more than once.
 func (w *writeLoad) end() {
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 	<-w.done
 }
 
@@ -91,12 +108,27 @@ func (w *writeLoad) summary() string {
 	return b.String()
 }
 
-// waitWrite polls until a write after since succeeded, and returns how long
-// after since the first one did.
+// firstOKAfter returns when the first write that returned after since
+// succeeded, and whether there is one.
+func (w *writeLoad) firstOKAfter(since time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.okAt {
+		if at.After(since) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// waitWrite polls, failing after limit, until a write after since
+// succeeded, and returns how long after since the first one did (not when
+// the poll noticed it).
 func (w *writeLoad) waitWrite(t *testing.T, since time.Time, limit time.Duration, what string) time.Duration {
 	t.Helper()
-	rtPoll(t, limit, what, func() bool { return w.lastOK.Load() > since.UnixNano() })
-	return time.Duration(w.lastOK.Load() - since.UnixNano())
+	rtPoll(t, limit, what, func() bool { _, ok := w.firstOKAfter(since); return ok })
+	first, _ := w.firstOKAfter(since)
+	return first.Sub(since)
 }
 
 // writerOf returns the URL Stats names as the node taking the writes.
@@ -146,8 +178,8 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 	if _, err := pgDirect(t, 5432).Exec("ALTER SYSTEM SET default_transaction_read_only = on"); err != nil {
 		t.Fatal(err)
 	}
-	writes := startWrites(db, "INSERT INTO "+tbl+" (v) VALUES ($1)")
-	reads := startReads(4, func(ctx context.Context) error {
+	writes := startWrites(t, db, "INSERT INTO "+tbl+" (v) VALUES ($1)")
+	reads := startReads(t, 4, func(ctx context.Context) error {
 		_, err := FetchVal[int](ctx, db, "SELECT count(*) FROM "+tbl)
 		return err
 	})
@@ -159,10 +191,12 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // the primary is gone: writes fail fast meanwhile
-	promoted := time.Now()
 	if _, err := pgDirect(t, 5433).Exec("SELECT pg_promote(true, 30)"); err != nil {
 		t.Fatal(err)
 	}
+	// pg_promote(true, …) returns once the promotion is done: the clock
+	// starts then, not before the promotion's own duration.
+	promoted := time.Now()
 	after := writes.waitWrite(t, promoted, 30*time.Second, "a write succeeds after the promotion")
 	failedSwitch := writes.failed.Load()
 	t.Logf("primary stopped; 5433 promoted %v later; first write on it %v after the promotion; %d writes failed since the stop (%v) %s",
@@ -209,6 +243,9 @@ func TestFailoverPostgresPromotion(t *testing.T) {
 // writable, then the 3306 primary is made read-only: writes (as app, which
 // read_only binds) move to 3307, and 3306 accepts none.
 func TestFailoverMySQLSwitch(t *testing.T) {
+	// The switch breaks replication to 3307, which only scripts/test-env.sh
+	// as root repairs (repairFixture).
+	needRoot(t, "mariadb-admin", "start-stop-daemon")
 	dsn := replicaDSN(t, envMyAppReplicas)
 	rootDSN := replicaDSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.Primaries, true)
@@ -238,7 +275,7 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 	})
 	rtPoll(t, 10*time.Second, "3306 elected", func() bool { return strings.Contains(writerOf(t, db), ":3306/") })
 
-	writes := startWrites(db, "INSERT INTO "+tbl+" (v) VALUES (?)")
+	writes := startWrites(t, db, "INSERT INTO "+tbl+" (v) VALUES (?)")
 	rtPoll(t, 10*time.Second, "writes under way", func() bool { return writes.ok.Load() > 0 })
 	switched := time.Now()
 	for _, q := range []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"} {
@@ -255,6 +292,10 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := writes.waitWrite(t, fenced, 30*time.Second, "a write succeeds on 3307")
+	// 3306 is read-only, so the count check below cannot fail; what shows
+	// a write still sent to 3306 (or lost otherwise) after the switch is a
+	// failed write.
+	failedSwitch := writes.failed.Load()
 	time.Sleep(time.Second)
 	writes.end()
 	var now int
@@ -265,6 +306,9 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 		after.Round(time.Millisecond), writes.failed.Load(), time.Since(switched).Round(time.Millisecond), writes.summary())
 	if now != before {
 		t.Errorf("the fenced 3306 accepted %d writes", now-before)
+	}
+	if n := writes.failed.Load() - failedSwitch; n != 0 {
+		t.Errorf("%d writes failed after the first write on 3307; errors of the whole run: %s", n, writes.summary())
 	}
 	if w := writerOf(t, db); !strings.Contains(w, ":3307/") {
 		t.Errorf("writes go to %q, want 3307", w)

@@ -127,11 +127,16 @@ type readLoad struct {
 	reads, fails atomic.Int64
 	firstErr     firstError
 	stop         chan struct{}
+	stopOnce     sync.Once
 	wg           sync.WaitGroup
 }
 
-func startReads(workers int, read func(ctx context.Context) error) *readLoad {
+// startReads starts the load; finish stops it, and so does the end of the
+// test (a t.Cleanup registered after the one that closes the DB, so it runs
+// first), also if the test fails before finish.
+func startReads(t *testing.T, workers int, read func(ctx context.Context) error) *readLoad {
 	l := &readLoad{stop: make(chan struct{})}
+	t.Cleanup(l.end)
 	for range workers {
 		l.wg.Add(1)
 		go func() {
@@ -156,13 +161,19 @@ func startReads(workers int, read func(ctx context.Context) error) *readLoad {
 	return l
 }
 
+// end stops the load and waits until its goroutines have returned; it may
+// be called more than once.
+func (l *readLoad) end() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
 // finish stops the load once it has made at least min reads, and fails the
 // test if any read failed.
 func (l *readLoad) finish(t *testing.T, min int64, what string) {
 	t.Helper()
 	rtPoll(t, time.Minute, fmt.Sprintf("%d reads %s", min, what), func() bool { return l.reads.Load() >= min })
-	close(l.stop)
-	l.wg.Wait()
+	l.end()
 	if l.fails.Load() != 0 {
 		t.Fatalf("%d of %d reads failed %s; first: %v", l.fails.Load(), l.reads.Load(), what, l.firstErr.get())
 	}
@@ -180,7 +191,7 @@ func TestFaultMySQLReplicaStop(t *testing.T) {
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(8)
 	var n atomic.Int64
-	load := startReads(8, func(ctx context.Context) error {
+	load := startReads(t, 8, func(ctx context.Context) error {
 		var port int
 		if n.Add(1)%2 == 0 {
 			return db.QueryRowContext(ctx, "SELECT @@port + ?", 0).Scan(&port)
@@ -211,7 +222,7 @@ func TestFaultPostgresReplicaStop(t *testing.T) {
 	lockStandbys(t, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(8)
-	load := startReads(8, func(ctx context.Context) error {
+	load := startReads(t, 8, func(ctx context.Context) error {
 		var port int
 		return db.QueryRowContext(ctx, "SELECT inet_server_port() + $1", 0).Scan(&port)
 	})

@@ -570,7 +570,10 @@ func TestReplicaReadmission(t *testing.T) {
 			t.Fatalf("read on %q (%v) while r1 is down", n, err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // several failed half-open probes
+	rtEventually(t, 10*time.Second, "several failed half-open probes on r1", func() bool {
+		st, _ := Stats(cl.db)
+		return st[1].Failures >= 2
+	})
 	if st, _ := Stats(cl.db); !st[1].Down || st[1].Failures < 2 {
 		t.Errorf("r1 while down: %+v", st[1])
 	}

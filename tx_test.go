@@ -288,7 +288,7 @@ func TestSavepointBadConnDuringRelease(t *testing.T) {
 		if err == nil || errors.Is(err, driver.ErrBadConn) {
 			t.Fatalf("inner Commit: %v; want an error that is not driver.ErrBadConn", err)
 		}
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("inner Commit blocked: database/sql deadlock on ErrBadConn")
 	}
 	valid := func() (bool, error) {
