@@ -277,7 +277,7 @@ func (c *conn) replica(ctx context.Context, avoid *node, auto bool) (*bconn, err
 	}
 	last := r.lastFailure()
 	if lastErr != nil {
-		last = r.connector.primary.redact(lastErr)
+		last = avoid.redact(lastErr) // avoid is the replica that failed last
 	}
 	if last != "" {
 		return nil, fmt.Errorf("%w: every replica is down or lagging and aiodb_fallback=none (last error: %s)", ErrNoReplica, last)

@@ -2,9 +2,13 @@ package aiodb
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,5 +175,40 @@ func TestReplicaUnknownLagSkipped(t *testing.T) {
 	})
 	if n, err := rtRead(WithReplica(rtBG), cl.db); err != nil || n != "p" {
 		t.Errorf("read ran on %q (%v), want the primary", n, err)
+	}
+}
+
+// leakyNode is a server whose connection error quotes a secret, as a
+// careless driver's might.
+type leakyNode struct{ secret string }
+
+func (l leakyNode) Connect(context.Context) (driver.Conn, error) {
+	return nil, fmt.Errorf("dial: refused for password %s", l.secret)
+}
+func (l leakyNode) Driver() driver.Driver { return nil }
+
+// TestNoReplicaErrorRedactsReplicaPassword: the ErrNoReplica message
+// quotes the last replica's error with that replica's password masked
+// (it was masked with the primary's).
+func TestNoReplicaErrorRedactsReplicaPassword(t *testing.T) {
+	cfg, err := ParseDSN("postgres://u:primarypw@p/db?aiodb_fallback=none postgres://u:replicapw@r/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newConnectorWith(cfg, func(n Node, _ string) (driver.Connector, error) {
+		if strings.Contains(n.URL, "@r/") {
+			return leakyNode{"replicapw"}, nil
+		}
+		return &rtNode{name: "p"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	var v string
+	err = db.QueryRowContext(WithReplica(context.Background()), "SELECT 1").Scan(&v)
+	if !errors.Is(err, ErrNoReplica) || strings.Contains(err.Error(), "replicapw") {
+		t.Errorf("replica down under aiodb_fallback=none: %v, want ErrNoReplica without the replica's password", err)
 	}
 }
