@@ -256,11 +256,12 @@ func (c *conn) Ping(ctx context.Context) error {
 // CheckNamedValue forwards to the backend connections' checker; without one
 // it returns driver.ErrSkip so that database/sql's default converter runs,
 // exactly as on the raw driver. The checker depends on the backend driver
-// alone: pgx's needs no connection, and the others' comes from the first
-// backend connection the *sql.DB opened, on any node. Before the first one
-// (the first statement with arguments of a MySQL or ODBC *sql.DB) the
-// connection opens its primary session to learn it; if the primary cannot
-// be reached then, database/sql's default converter runs.
+// alone: pgx's needs no connection, and the others' (or that there is
+// none) comes from the first backend connection the *sql.DB opened, on any
+// node. Before the first one (the first statement with arguments of a
+// MySQL, SQLite or ODBC *sql.DB) the connection opens its primary session
+// to learn it; if the primary cannot be reached then, database/sql's
+// default converter runs.
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	ck := c.connector.checker.Load()
 	if ck == nil {

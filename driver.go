@@ -133,6 +133,7 @@ type connector struct {
 	// checker is the backend connections' argument checker (nil inside
 	// when they have none), from the profile or from the first connection
 	// opened, on any node: it depends on the driver alone, not the session.
+	// nil until it is known.
 	checker atomic.Pointer[driver.NamedValueChecker]
 	written watermark // the newest primary position recorded after a write (consistency.go)
 	cache   *sqltext.RewriteCache
@@ -176,6 +177,9 @@ func newConnector(cfg *Config) (*connector, error) {
 // servers through connect (tests give fakes here).
 func newConnectorWith(cfg *Config, connect connectFunc) (*connector, error) {
 	c := &connector{cfg: cfg, prof: profileFor(cfg)}
+	if c.prof.Checker != nil {
+		c.checker.Store(&c.prof.Checker)
+	}
 	memDB := fmt.Sprintf("aiodb-%d-%d", os.Getpid(), memDBCounter.Add(1))
 	mk := func(n Node, primary bool) (*node, error) {
 		bc, err := connect(n, memDB)
@@ -218,11 +222,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 // newBconn wraps raw, a backend connection to n, and keeps its argument
-// checker for the connections that have opened none yet: the checker
-// depends on the backend driver alone, not on the session.
+// checker, or that it has none, for the connections that have opened none
+// yet: the checker depends on the backend driver alone, not on the session.
 func (c *connector) newBconn(raw driver.Conn, n *node) *bconn {
 	b := newBconn(raw, n)
-	if b.checker != nil && c.checker.Load() == nil {
+	if c.checker.Load() == nil {
 		ck := b.checker
 		c.checker.CompareAndSwap(nil, &ck)
 	}

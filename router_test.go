@@ -987,6 +987,35 @@ func TestWriterMoveClosesOldSession(t *testing.T) {
 // replica reads never opens a primary session, not when it is opened, not
 // when database/sql resets or validates it for reuse: reads go on while the
 // primary is down.
+// TestReplicaReadsWithArgumentsDialNoPrimary: database/sql asks the
+// connection to check each argument before the statement is routed. On
+// PostgreSQL (pgx's checker needs no connection) a replica read never
+// dials the primary for it; on a backend whose connections have no checker
+// the primary is dialled at most once per *sql.DB to learn that, not once
+// per connection.
+func TestReplicaReadsWithArgumentsDialNoPrimary(t *testing.T) {
+	for dsn, most := range map[string]int{
+		"postgres://u@p/db postgres://u@r1/db":              0,
+		"mysql://u@p/db?aiodb_stmt_cache=0 mysql://u@r1/db": 1,
+	} {
+		cl := rtFakeCluster(t, dsn)
+		cl.db.SetMaxIdleConns(0) // a new connection for every read
+		for i := range 5 {
+			var name string
+			if err := cl.db.QueryRowContext(WithReplica(rtBG), "SELECT node WHERE 1 = ?", i).Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := cl.node("p")
+		p.mu.Lock()
+		opened := p.opened
+		p.mu.Unlock()
+		if opened > most {
+			t.Errorf("%s: replica reads with an argument dialled the primary %d times, want at most %d", dsn, opened, most)
+		}
+	}
+}
+
 func TestReplicaReadsNeverDialThePrimary(t *testing.T) {
 	cl := rtFakeCluster(t, "postgres://u@p/db postgres://u@r1/db")
 	cl.db.SetMaxOpenConns(1)
