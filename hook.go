@@ -235,7 +235,7 @@ func (c *conn) track(r Reason) time.Time {
 // statement again through a prepared statement, which is.
 func (c *conn) observe(ctx context.Context, op Op, query, native string, args []driver.NamedValue, b *bconn, res driver.Result, start time.Time, err error) {
 	hs := c.connector.hooks.Load()
-	if hs == nil || err == driver.ErrSkip || start.IsZero() { // zero: started before the first hook was added
+	if hs == nil || err == driver.ErrSkip || start.IsZero() || allQuiet(ctx, *hs) { // zero: started before the first hook was added
 		return
 	}
 	e := &Event{Op: op, Query: query, Rewritten: native, Args: args, Dialect: c.connector.cfg.Dialect, Database: c.connector.primary.database,
@@ -253,8 +253,10 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	if b != nil {
 		e.Node = b.node.info()
 	}
-	if de, ok := backend.ErrorOf(err, c.connector.prof.Syntax.Dialect); ok {
-		e.Code = de.Code()
+	if err != nil {
+		if de, ok := backend.ErrorOf(err, c.connector.prof.Syntax.Dialect); ok {
+			e.Code = de.Code()
+		}
 	}
 	if res != nil && err == nil {
 		if n, rerr := res.RowsAffected(); rerr == nil {
@@ -264,6 +266,23 @@ func (c *conn) observe(ctx context.Context, op Op, query, native string, args []
 	for _, h := range *hs {
 		h.Observe(ctx, e)
 	}
+}
+
+// quietHook is a hook that can tell, before an Event is built, that it
+// would drop it: the statement log above debug level.
+type quietHook interface {
+	quiet(ctx context.Context) bool
+}
+
+// allQuiet reports whether every hook of hs would drop the statement's
+// Event, so that none is built.
+func allQuiet(ctx context.Context, hs []Hook) bool {
+	for _, h := range hs {
+		if q, ok := h.(quietHook); !ok || !q.quiet(ctx) {
+			return false
+		}
+	}
+	return true
 }
 
 // retried records a failed attempt of the running statement on n.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -242,5 +244,26 @@ func TestHookRetryPostgres(t *testing.T) {
 	}
 	if e.Node.Host != "127.0.0.1" || e.Node.Port != 5433 || e.Node.Primary || e.Reason != ReasonReplica || e.Err != nil {
 		t.Errorf("event: %+v", *e)
+	}
+}
+
+// TestQuietLoggerCostsNothing: with a Logger above debug level, a statement
+// allocates no more than without a logger (no Event is built for a log
+// that would drop it).
+func TestQuietLoggerCostsNothing(t *testing.T) {
+	ctx := context.Background()
+	allocs := func(opts ...Option) float64 {
+		db := openDB(t, sqliteBackend(t), opts...)
+		tbl := sqliteBackend(t).table(t, db.DB(), "v INT")
+		q := "INSERT INTO " + tbl + " VALUES (?)"
+		return testing.AllocsPerRun(200, func() {
+			if _, err := db.DB().ExecContext(ctx, q, 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	info := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if without, quiet := allocs(), allocs(Logger(info)); quiet > without {
+		t.Errorf("an Exec with a Logger at info level allocates %.0f times, %.0f without a logger", quiet, without)
 	}
 }

@@ -17,9 +17,12 @@ type logHook struct {
 	args bool // log argument values too (LogArgs)
 }
 
+// quiet reports whether the logger drops debug records in ctx.
+func (h logHook) quiet(ctx context.Context) bool { return !h.log.Enabled(ctx, slog.LevelDebug) }
+
 // Observe logs one statement at debug level.
 func (h logHook) Observe(ctx context.Context, e *Event) {
-	if !h.log.Enabled(ctx, slog.LevelDebug) {
+	if h.quiet(ctx) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 10)
