@@ -3,6 +3,7 @@ package aiodb
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -154,7 +155,8 @@ func (r *router) elect() {
 			writable = append(writable, n)
 		}
 	}
-	was := r.elected.Load().node
+	prev := r.elected.Load()
+	was := prev.node
 	switch {
 	case len(writable) == 1:
 		r.elected.Store(&election{node: writable[0]})
@@ -168,7 +170,7 @@ func (r *router) elect() {
 			urls[i] = n.URL
 		}
 		r.elected.Store(&election{err: fmt.Errorf("%w: %s all accept writes; refusing to choose (fence all but one)", ErrSplitBrain, strings.Join(urls, ", "))})
-		if was != nil && r.connector.log != nil {
+		if !errors.Is(prev.err, ErrSplitBrain) && r.connector.log != nil { // it starts now
 			r.connector.log.Error("aiodb: split brain: writes refused", "writable", urls)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -210,5 +211,30 @@ func TestNoReplicaErrorRedactsReplicaPassword(t *testing.T) {
 	err = db.QueryRowContext(WithReplica(context.Background()), "SELECT 1").Scan(&v)
 	if !errors.Is(err, ErrNoReplica) || strings.Contains(err.Error(), "replicapw") {
 		t.Errorf("replica down under aiodb_fallback=none: %v, want ErrNoReplica without the replica's password", err)
+	}
+}
+
+// TestSplitBrainLoggedAfterNoPrimary: a split brain is logged at error level
+// when it starts, also when no node was writable just before.
+func TestSplitBrainLoggedAfterNoPrimary(t *testing.T) {
+	var out strings.Builder
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	cl := rtFakeCluster(t, "postgres://u@p/db postgres://u@r1/db", func(c *connector) { c.log = log })
+	r := cl.c.router
+	roles := func(rs ...nodeRole) {
+		for i, n := range r.all() {
+			n.health.mu.Lock()
+			n.health.role = rs[i]
+			n.health.mu.Unlock()
+		}
+		r.elect()
+	}
+	roles(roleReadOnly, roleReadOnly)
+	roles(roleWritable, roleWritable)
+	if _, err := r.writer(); !errors.Is(err, ErrSplitBrain) {
+		t.Fatalf("two writable nodes: %v, want ErrSplitBrain", err)
+	}
+	if !strings.Contains(out.String(), "level=ERROR") || !strings.Contains(out.String(), "split brain") {
+		t.Errorf("split brain after a time without primary not logged at error level:\n%s", out.String())
 	}
 }
