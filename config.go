@@ -119,9 +119,11 @@ type Settings struct {
 	// refused by default, like every raw transaction statement.
 	RawSavepoints bool
 	// PrimaryWait [primary_wait: a Go duration] makes a statement that
-	// needs the primary while none is writable wait for one, at most this
+	// needs the primary while the health checker finds no node writable
+	// (replicas in the DSN, every role read) wait for one, at most this
 	// long (and never past its context's deadline); 0, the default, fails
-	// at once with ErrPrimaryDown.
+	// at once with ErrPrimaryDown. A primary whose dial just failed is not
+	// waited for.
 	PrimaryWait time.Duration
 	// ReadYourWrites [read_your_writes: off|wait|primary] makes replica
 	// reads see the writes made before them through the same *sql.DB

@@ -60,8 +60,9 @@ func (c *conn) Unwrap() driver.Conn {
 // in the DSN it follows the roles the servers report, and a session on a
 // node that stopped being the primary is closed, never written to again.
 // While the primary is known down (a dial failed less than a back-off
-// period ago), or no node is writable, it fails at once with
-// ErrPrimaryDown, or waits for one up to aiodb_primary_wait.
+// period ago) it fails at once with ErrPrimaryDown; while the health
+// checker finds no writable node it fails the same way, or waits for one
+// up to aiodb_primary_wait.
 func (c *conn) primaryConn(ctx context.Context) (*bconn, error) {
 	r := c.connector.router
 	r.start()

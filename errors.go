@@ -42,8 +42,9 @@ var (
 	// again once the back-off has passed, and the health checker follows
 	// the servers' roles, so writes work again when a primary is back (the
 	// old one, or a promoted replica), on the same *sql.DB. With
-	// aiodb_primary_wait a statement waits for one instead, at most that
-	// long and never past its context's deadline.
+	// aiodb_primary_wait, while the health checker finds no writable node, a
+	// statement waits for one instead, at most that long and never past its
+	// context's deadline; a primary whose dial failed is not waited for.
 	ErrPrimaryDown = errors.New("aiodb: primary unavailable")
 
 	// ErrSplitBrain is wrapped by the error of a write while more than one
