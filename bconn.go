@@ -24,7 +24,8 @@ type bconn struct {
 	resetter  driver.SessionResetter
 	validator driver.Validator
 	pinger    driver.Pinger
-	// broken is set when the backend reported driver.ErrBadConn.
+	// broken is set when the backend reported driver.ErrBadConn, or the
+	// primary session's link failed (conn.primaryLost).
 	broken bool
 	// readOnly is set on the read-only sessions aiodb opens (replicas, the
 	// primary's read-only session): only there is a server's read-only

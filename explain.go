@@ -7,8 +7,6 @@ import (
 	"github.com/aiodb/aiodb/internal/sqltext"
 )
 
-// sqltext.UnknownStmt is the kind of a statement the classifier does not recognise.
-
 // Explanation is what aiodb does with one statement before sending it: the
 // text the backend driver receives, the order in which it receives the
 // arguments, and how routing classifies the statement. [Explain] and

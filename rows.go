@@ -20,8 +20,8 @@ type roRows struct {
 	r *router
 	b *bconn
 	// rerun runs the query again elsewhere after failed's node failed
-	// with err; nil when the rows may not move (a transaction, a prepared
-	// statement) or already moved once.
+	// with err; nil when the rows may not move (a transaction) or already
+	// moved once.
 	rerun   func(failed *bconn, err error) (driver.Rows, *bconn, error)
 	started bool // a row, or the end of the rows, reached the caller
 	closed  bool // Rows is closed (a failed re-run leaves the first rows closed)

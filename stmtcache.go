@@ -25,7 +25,7 @@ import (
 // cached: they are the program's to close.
 
 // defaultStmtCache is how many statements a session keeps when the DSN does
-// not say (aiodb_stmt_cache). 64 sessions of 256 connections stay under
+// not say (aiodb_stmt_cache). 255 sessions of 64 statements stay under
 // MySQL's default max_prepared_stmt_count of 16382.
 const defaultStmtCache = 64
 
@@ -58,8 +58,8 @@ type stmtCache struct {
 type cachedStmt struct {
 	text       string // the native query, its key
 	si         driver.Stmt
-	execer     driver.StmtExecContext
-	queryer    driver.StmtQueryContext
+	execer     driver.StmtExecContext  // both set: backend.CachingDriver admits only
+	queryer    driver.StmtQueryContext // drivers whose statements have them
 	prev, next *cachedStmt
 	// rows are the statement's open rows: the statement is busy while
 	// rows.Rows is set. Kept here, so a query allocates no wrapper.
@@ -195,12 +195,7 @@ func (b *bconn) stmt(ctx context.Context, query string) (*cachedStmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := b.stmts.add(query, si)
-	if s.execer == nil || s.queryer == nil {
-		b.stmts.drop(s) // a driver without the context methods: not worth adapting
-		return nil, nil
-	}
-	return s, nil
+	return b.stmts.add(query, si), nil
 }
 
 // tooManyStmts reports whether the server refused to prepare a statement

@@ -46,7 +46,9 @@ type NodeCheck struct {
 // CheckTopology connects to every node of cfg at once, each on a fresh
 // connection outside any pool, and reports its role, version, round-trip
 // time and (replicas) lag, and what is wrong with the topology. ctx bounds
-// the whole check; a node that does not answer in time is down. The error
+// the connections and each node's queries (the primary's position, for the
+// lag, is bounded by the health checker's probe timeout); a node that does
+// not answer in time is down. The error
 // is non-nil only when a backend connector cannot be made (ErrBadDSN).
 func CheckTopology(ctx context.Context, cfg *Config) (*Topology, error) {
 	c, err := newConnector(cfg)

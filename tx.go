@@ -43,10 +43,10 @@ import (
 //     when the goroutine that must end them is the one waiting.
 //
 // The savepoint statements are the same on every backend that has them
-// (profile.savepoints): PostgreSQL, MySQL/MariaDB, SQLite, and ODBC whose
+// (backend.Profile.Savepoints): PostgreSQL, MySQL/MariaDB, SQLite, and ODBC whose
 // aiodb_odbc_dialect names one of these; an "ansi" ODBC profile refuses
 // nesting (ErrNestedTxOptions). Only PostgreSQL can scope a read-only level
-// (profile.scopedReadOnly).
+// (backend.Profile.ScopedReadOnly).
 //
 // database/sql serialises every call on one driver connection (its
 // driverConn lock), including the Commit and Rollback its awaitDone

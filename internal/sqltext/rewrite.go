@@ -32,7 +32,7 @@ import (
 // backend whose own placeholder is ? or ?N (MySQL, SQLite, ODBC): it would
 // silently become a parameter, so it is an error.
 //
-// sql.Named arguments are not supported: rewrite.args rejects an argument
+// sql.Named arguments are not supported: Rewrite.Args rejects an argument
 // with a name. pgx drops names silently and go-sql-driver/mysql rejects them,
 // so aiodb refuses rather than guess what :name or @name should mean.
 
@@ -55,7 +55,7 @@ type Rewrite struct {
 	Query    string // native text
 	NumInput int    // number of arguments the SOURCE query takes
 	Order    []int  // for BindQuestion: 0-based source arg index per emitted placeholder; nil when identity (args passed as-is)
-	Misread  bool   // placeholders in $N, ? or ?N style for a ? or ?N backend: see RewriteCache.argless
+	Misread  bool   // placeholders in $N, ? or ?N style for a ? or ?N backend: see RewriteCache.Argless
 }
 
 // markKind classifies a placeholder-like token of the source query.
