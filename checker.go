@@ -3,7 +3,6 @@ package aiodb
 import (
 	"context"
 	"database/sql/driver"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -132,13 +131,9 @@ func (p *checker) role(i int, n *node, q string) nodeRole {
 		p.roleConns[i] = nil
 		return roleUnknown
 	}
-	readOnly, ok := row[0].(bool)
+	readOnly, ok := boolValue(row[0])
 	if !ok {
-		f, isNum := floatValue(row[0])
-		if !isNum {
-			return roleUnknown // NULL: the server cannot say (SQLite)
-		}
-		readOnly = f != 0
+		return roleUnknown // NULL: the server cannot say (SQLite)
 	}
 	if readOnly {
 		return roleReadOnly
@@ -320,11 +315,11 @@ func (p *checker) measureMySQL(ctx context.Context, i int, b *bconn, pos positio
 		return 0, true, nil
 	}
 	wait := min(max(p.r.connector.cfg.Settings.MaxLag, minGTIDWait)+gtidWaitMargin, p.r.probeTimeout()/2)
-	row, err = queryRow(ctx, b, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos.raw, wait.Seconds()))
-	if err != nil || len(row) != 1 {
+	reached, err := gtidWait(ctx, b, pos.raw, wait)
+	if err != nil {
 		return 0, false, err
 	}
-	if res, ok := floatValue(row[0]); ok && res == 0 {
+	if reached {
 		return time.Since(roundStart), true, nil
 	}
 	// Not there within wait: the lag is at least wait, and at most the

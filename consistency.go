@@ -77,7 +77,7 @@ func (w *watermark) raise(p position) {
 	case !w.pos.ok:
 		w.pos = p
 	case p.gtid == nil:
-		w.pos = position{lsn: max(w.pos.lsn, p.lsn), raw: lsnString(max(w.pos.lsn, p.lsn)), ok: true}
+		w.pos = position{lsn: max(w.pos.lsn, p.lsn), ok: true}
 	default:
 		g := maps.Clone(w.pos.gtid)
 		for d, s := range p.gtid {
@@ -92,9 +92,6 @@ func (w *watermark) get() position {
 	defer w.mu.Unlock()
 	return w.pos
 }
-
-// lsnString writes an LSN as PostgreSQL does.
-func lsnString(l uint64) string { return fmt.Sprintf("%X/%X", l>>32, uint32(l)) }
 
 // gtidString writes a GTID position for MASTER_GTID_WAIT: domain-server-seq
 // for each domain, the server id taken from whichever position had the
@@ -172,14 +169,11 @@ func (c *conn) waitReplay(ctx context.Context, b *bconn, target position) bool {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if target.gtid != nil { // MariaDB waits server-side
-		row, err := queryRow(ctx, b, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", target.raw, wait.Seconds()))
-		if err == nil && len(row) == 1 {
-			if f, ok := floatValue(row[0]); ok && f == 0 {
-				b.node.replayed.raise(target)
-				return true
-			}
+		reached, _ := gtidWait(ctx, b, target.raw, wait)
+		if reached {
+			b.node.replayed.raise(target)
 		}
-		return false
+		return reached
 	}
 	for {
 		row, err := queryRow(ctx, b, c.connector.prof.ReplayedPos)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aiodb/aiodb/internal/backend"
 )
 
 // Replication lag, measured by the health checker against the primary's
@@ -27,7 +29,7 @@ const (
 type position struct {
 	lsn  uint64
 	gtid map[uint64]uint64 // nil for an LSN
-	raw  string            // as the server wrote it
+	raw  string            // GTID positions: as MASTER_GTID_WAIT takes it
 	ok   bool
 }
 
@@ -148,3 +150,14 @@ func floatValue(v driver.Value) (float64, bool) {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(max(s, 0) * float64(time.Second)) }
+
+// gtidWait waits on b, at most wait, until b's MariaDB server has applied
+// the GTID position pos (MASTER_GTID_WAIT), and reports whether it has.
+func gtidWait(ctx context.Context, b *bconn, pos string, wait time.Duration) (bool, error) {
+	row, err := queryRow(ctx, b, backend.GTIDWait(pos, wait))
+	if err != nil || len(row) != 1 {
+		return false, err
+	}
+	f, ok := floatValue(row[0])
+	return ok && f == 0, nil
+}

@@ -2,7 +2,9 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -96,3 +98,10 @@ const (
 	mysqlReplayedPos = "SELECT @@gtid_current_pos"
 	mysqlPrimaryPos  = "SELECT @@gtid_binlog_pos"
 )
+
+// GTIDWait is MariaDB's statement that waits, at most wait, until the
+// server has applied the GTID position pos: its one column is 0 then, -1
+// when the wait ran out.
+func GTIDWait(pos string, wait time.Duration) string {
+	return fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, wait.Seconds())
+}
