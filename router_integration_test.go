@@ -561,6 +561,9 @@ func TestReplicaPostgresStopOne(t *testing.T) {
 	var perPort sync.Map
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var stopOnce sync.Once
+	end := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	t.Cleanup(end) // before db.Close: the readers stop also when the test fails half way
 	for range 6 {
 		wg.Add(1)
 		go func() {
@@ -588,8 +591,7 @@ func TestReplicaPostgresStopOne(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	stopStandbys(t, pgStandbys[0])
 	time.Sleep(1500 * time.Millisecond) // load continues on replica2
-	close(stop)
-	wg.Wait()
+	end()
 	if fails.Load() != 0 {
 		t.Fatalf("%d of %d reads failed while replica1 stopped; first: %v", fails.Load(), reads.Load(), firstErr.Load())
 	}
