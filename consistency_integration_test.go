@@ -34,7 +34,7 @@ func pgSeen(t *testing.T, port int, tbl string, count int) {
 // must never see the count go down within a block, while across blocks
 // both standbys serve (so a block that read both would have seen it).
 func TestReplicaBlockMonotonic(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
 	db, err := Open(dsn)
 	if err != nil {
@@ -145,7 +145,7 @@ func rywModes(t *testing.T, dsn string, pause func(tbl string)) {
 
 // TestReadYourWritesPostgres: replay paused on both standbys.
 func TestReadYourWritesPostgres(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
 	rywModes(t, dsn, func(tbl string) {
 		// Replica reads alternate between the standbys: that one of them
@@ -166,7 +166,7 @@ func TestReadYourWritesPostgres(t *testing.T) {
 
 // TestReadYourWritesMySQL: the replica's SQL thread stopped.
 func TestReadYourWritesMySQL(t *testing.T) {
-	dsn := replicaDSN(t, envMyReplicas)
+	dsn := testserver.DSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.MySQLReplica, true)
 	rywModes(t, dsn, func(string) {
 		r, err := sql.Open(DriverName, strings.Fields(dsn)[1])
@@ -191,7 +191,7 @@ func TestReadYourWritesMySQL(t *testing.T) {
 // load without the option is logged for comparison (how many reads miss
 // depends on the machine's replication lag).
 func TestReadYourWritesUnderLoad(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, false)
 	for _, mode := range []string{"off", "wait"} {
 		db, err := Open(withOptions(dsn, "aiodb_read_your_writes="+mode))

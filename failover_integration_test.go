@@ -149,7 +149,7 @@ func writerOf(t *testing.T, db *DB) string {
 // (default_transaction_read_only): aiodb sends it no write.
 func TestFailoverPostgresPromotion(t *testing.T) {
 	needPgCtl(t)
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	testserver.Lock(t, testserver.Primaries, true)
 	lockStandbys(t, true)
 	t.Cleanup(func() { repairFixture(t) })
@@ -246,8 +246,8 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 	// The switch breaks replication to 3307, which only scripts/test-env.sh
 	// as root repairs (repairFixture).
 	needRoot(t, "mariadb-admin", "start-stop-daemon")
-	dsn := replicaDSN(t, envMyAppReplicas)
-	rootDSN := replicaDSN(t, envMyReplicas)
+	dsn := testserver.DSN(t, envMyAppReplicas)
+	rootDSN := testserver.DSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.Primaries, true)
 	testserver.Lock(t, testserver.MySQLReplica, true)
 	t.Cleanup(func() { repairFixture(t) })
@@ -325,7 +325,7 @@ func TestFailoverMySQLSwitch(t *testing.T) {
 // TestFailoverSplitBrain: two writable nodes (two DSN names for two
 // primaries) refuse writes with ErrSplitBrain, sending nothing.
 func TestFailoverSplitBrain(t *testing.T) {
-	pg := replicaDSN(t, envPostgres)
+	pg := testserver.DSN(t, envPostgres)
 	// Two databases of the primary server are two writable "nodes" (the
 	// same URL twice would be one).
 	other := strings.Replace(pg, "/test?", "/postgres?", 1)

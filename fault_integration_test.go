@@ -186,7 +186,7 @@ func (l *readLoad) finish(t *testing.T, min int64, what string) {
 // session, and the replica is used again once it is back.
 func TestFaultMySQLReplicaStop(t *testing.T) {
 	needRoot(t, "mariadb-admin", "start-stop-daemon")
-	dsn := replicaDSN(t, envMyReplicas)
+	dsn := testserver.DSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.MySQLReplica, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(8)
@@ -218,7 +218,7 @@ func TestFaultMySQLReplicaStop(t *testing.T) {
 // 8 readers and a few thousand reads while replica1 is down.
 func TestFaultPostgresReplicaStop(t *testing.T) {
 	needPgCtl(t)
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(8)
@@ -302,7 +302,7 @@ func primaryDown(t *testing.T, db *sql.DB, tbl, readSQL string, stop, start func
 // the primary is restarted.
 func TestFaultPostgresPrimaryDown(t *testing.T) {
 	needPgCtl(t)
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	testserver.Lock(t, testserver.Primaries, true)
 	lockStandbys(t, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms&connect_timeout=2"))
@@ -324,7 +324,7 @@ func startPrimary(t *testing.T, s pgStandby) { startCluster(t, s, false) }
 // replica serving.
 func TestFaultMySQLPrimaryDown(t *testing.T) {
 	needRoot(t, "mariadb-admin", "start-stop-daemon")
-	dsn := replicaDSN(t, envMyReplicas)
+	dsn := testserver.DSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.Primaries, true)
 	testserver.Lock(t, testserver.MySQLReplica, true)
 	db := openRouted(t, withOptions(dsn, "aiodb_health_interval=200ms&timeout=2s"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aiodb/aiodb/internal/testserver"
 )
 
 // events is a Hook that keeps what it observes.
@@ -219,7 +221,7 @@ func TestOperationName(t *testing.T) {
 // the one event names both: the failed node in Retries, the standby that
 // served as Node.
 func TestHookRetryPostgres(t *testing.T) {
-	dsn := replicaDSN(t, "AIODB_TEST_POSTGRES_REPLICAS")
+	dsn := testserver.DSN(t, "AIODB_TEST_POSTGRES_REPLICAS")
 	lockStandbys(t, false)
 	cfg, err := ParseDSN(dsn)
 	if err != nil {

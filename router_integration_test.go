@@ -38,19 +38,6 @@ const (
 	envMyAppReplicas = "AIODB_TEST_MYSQL_APP_REPLICAS"
 )
 
-// replicaDSN returns the DSN in env, or skips (fails in CI) like serverBackend.
-func replicaDSN(t *testing.T, env string) string {
-	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI provides these servers, so their tests must run (see scripts/test.sh)", env)
-		}
-		t.Skipf("%s is not set: skipping tests against replicas (scripts/test.sh sets it when the servers answer)", env)
-	}
-	return dsn
-}
-
 // withOptions adds aiodb options to the first (primary) URL of dsn.
 func withOptions(dsn, opts string) string {
 	urls := strings.Fields(dsn)
@@ -294,7 +281,7 @@ func startCluster(t *testing.T, s pgStandby, recovery bool) {
 // (pg_is_in_recovery() true), alternating between them; the primary stays
 // the default; Stats counts each node.
 func TestReplicaPostgresReads(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, false)
 	db := openRouted(t, dsn)
 	ports := map[int]int{}
@@ -351,7 +338,7 @@ func TestReplicaPostgresReads(t *testing.T) {
 // TestReplicaPostgresSeesPrimaryWrites: a row inserted on the primary
 // becomes visible through the replica path.
 func TestReplicaPostgresSeesPrimaryWrites(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, false)
 	db := openRouted(t, dsn)
 	tbl := pgTable(t, db)
@@ -402,7 +389,7 @@ func rtCount(t *testing.T, db *sql.DB, tbl string) int {
 // the classifier cannot see (a VOLATILE function called by SELECT) is
 // refused by the standby (SQLSTATE 25006), also as ErrReadOnly.
 func TestReplicaPostgresRefusesWrites(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, false)
 	db := openRouted(t, dsn)
 	tbl := pgTable(t, db)
@@ -449,7 +436,7 @@ func TestReplicaPostgresRefusesWrites(t *testing.T) {
 	// A "primary" that is in fact a standby (a demoted primary) refuses the
 	// write server-side: aiodb routed nothing, so the server's error is
 	// returned as the raw driver returns it.
-	demoted := openRouted(t, strings.Fields(replicaDSN(t, envPGReplicas))[1])
+	demoted := openRouted(t, strings.Fields(testserver.DSN(t, envPGReplicas))[1])
 	_, err := demoted.Exec("INSERT INTO " + tbl + " (v) VALUES (5)")
 	if pe, ok := err.(*pgconn.PgError); !ok || pe.Code != "25006" {
 		t.Errorf("write on a standby as primary: %v, want the server's 25006", err)
@@ -463,7 +450,7 @@ func TestReplicaPostgresRefusesWrites(t *testing.T) {
 // The same holds for a replica context without replicas (the primary's
 // read-only session).
 func TestReplicaPostgresLayerTwo(t *testing.T) {
-	primary := strings.Fields(replicaDSN(t, envPGReplicas))[0]
+	primary := strings.Fields(testserver.DSN(t, envPGReplicas))[0]
 	for _, dsn := range []string{primary + " " + primary, primary} {
 		db := openRouted(t, dsn)
 		tbl := pgTable(t, db)
@@ -499,7 +486,7 @@ func TestReplicaPostgresLayerTwo(t *testing.T) {
 // runs on a standby; a read-write one is refused; a transaction begun on
 // the primary keeps every statement there.
 func TestReplicaPostgresBeginTx(t *testing.T) {
-	dsn := replicaDSN(t, envPGReplicas)
+	dsn := testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, false)
 	db := openRouted(t, dsn)
 	tbl := pgTable(t, db)
@@ -546,9 +533,9 @@ func TestReplicaPostgresBeginTx(t *testing.T) {
 // Restarted, it is used again once the checker re-admits it.
 func TestReplicaPostgresStopOne(t *testing.T) {
 	needPgCtl(t)
-	replicaDSN(t, envPGReplicas)
+	testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
-	db := openRouted(t, withOptions(replicaDSN(t, envPGReplicas), "aiodb_health_interval=200ms"))
+	db := openRouted(t, withOptions(testserver.DSN(t, envPGReplicas), "aiodb_health_interval=200ms"))
 	db.SetMaxOpenConns(6)
 	for range 12 { // sessions on both standbys
 		if _, _, err := pgWhere(roCtx, db); err != nil {
@@ -617,9 +604,9 @@ func TestReplicaPostgresStopOne(t *testing.T) {
 // with ErrNoReplica under aiodb_fallback=none.
 func TestReplicaPostgresStopBoth(t *testing.T) {
 	needPgCtl(t)
-	replicaDSN(t, envPGReplicas)
+	testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
-	dsn := withOptions(replicaDSN(t, envPGReplicas), "aiodb_health_interval=200ms")
+	dsn := withOptions(testserver.DSN(t, envPGReplicas), "aiodb_health_interval=200ms")
 	db := openRouted(t, dsn)
 	none := openRouted(t, withOptions(dsn, "aiodb_fallback=none"))
 	tbl := pgTable(t, db)
@@ -662,9 +649,9 @@ func TestReplicaPostgresStopBoth(t *testing.T) {
 // writes: with aiodb_max_lag=1s it is skipped once its measured lag passes
 // 1s, and used again after pg_wal_replay_resume().
 func TestReplicaPostgresMaxLag(t *testing.T) {
-	replicaDSN(t, envPGReplicas)
+	testserver.DSN(t, envPGReplicas)
 	lockStandbys(t, true)
-	db := openRouted(t, withOptions(replicaDSN(t, envPGReplicas), "aiodb_max_lag=1s&aiodb_health_interval=200ms"))
+	db := openRouted(t, withOptions(testserver.DSN(t, envPGReplicas), "aiodb_max_lag=1s&aiodb_health_interval=200ms"))
 	tbl := pgTable(t, db)
 	pgWhere(roCtx, db) // starts the checker
 	rtPoll(t, 30*time.Second, "both standbys measured within the lag limit", func() bool {
@@ -728,7 +715,7 @@ func TestReplicaPostgresMaxLag(t *testing.T) {
 // TestReplicaMySQL: reads in a replica context run on the read_only
 // replica and see the primary's writes; writes are refused.
 func TestReplicaMySQL(t *testing.T) {
-	db := openRouted(t, replicaDSN(t, envMyReplicas))
+	db := openRouted(t, testserver.DSN(t, envMyReplicas))
 	var ro, port int
 	if err := db.QueryRowContext(roCtx, "SELECT @@read_only, @@port").Scan(&ro, &port); err != nil || ro != 1 || port != 3307 {
 		t.Errorf("replica read: read_only %d port %d %v", ro, port, err)
@@ -769,7 +756,7 @@ func TestReplicaMySQL(t *testing.T) {
 // usable under aiodb_max_lag; the read_only replica as a primary refuses a
 // write server-side (1290), reported as ErrReadOnly.
 func TestReplicaMySQLApp(t *testing.T) {
-	dsn := replicaDSN(t, envMyAppReplicas)
+	dsn := testserver.DSN(t, envMyAppReplicas)
 	db := openRouted(t, withOptions(dsn, "aiodb_max_lag=5s&aiodb_health_interval=200ms"))
 	var port int
 	if err := db.QueryRowContext(roCtx, "SELECT @@port").Scan(&port); err != nil {
@@ -808,8 +795,8 @@ func TestReplicaMySQLApp(t *testing.T) {
 // (SELECT f(), f inserting): SET SESSION TRANSACTION READ ONLY alone stops
 // it (1792), reported as ErrReadOnly.
 func TestReplicaMySQLLayerTwo(t *testing.T) {
-	app := replicaDSN(t, envMyApp)
-	root := openRouted(t, replicaDSN(t, envMySQL))
+	app := testserver.DSN(t, envMyApp)
+	root := openRouted(t, testserver.DSN(t, envMySQL))
 	tbl := fmt.Sprintf("aiodb_rt%d_%d", os.Getpid(), pgTableSeq.Add(1))
 	fn := tbl + "_f"
 	// Created by root: with binary logging on, creating a function needs SUPER.
@@ -852,8 +839,8 @@ func TestReplicaMySQLLayerTwo(t *testing.T) {
 // more than 1s, measured as the app user (no SLAVE MONITOR privilege), and
 // used again after START SLAVE SQL_THREAD.
 func TestReplicaMySQLMaxLag(t *testing.T) {
-	dsn := replicaDSN(t, envMyAppReplicas)
-	rootDSN := replicaDSN(t, envMyReplicas)
+	dsn := testserver.DSN(t, envMyAppReplicas)
+	rootDSN := testserver.DSN(t, envMyReplicas)
 	testserver.Lock(t, testserver.MySQLReplica, true)
 	replica := openRouted(t, strings.Fields(rootDSN)[1]) // root on 3307
 	t.Cleanup(func() {
