@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -30,11 +31,10 @@ func query(args []string, stdout, stderr io.Writer) error {
 	if len(rest) == 0 {
 		return usagef("no statement to run")
 	}
-	if _, err := aiodb.ParseDSN(dsn); err != nil {
-		return usagef("%v", err)
-	}
 	db, err := aiodb.Open(dsn)
-	if err != nil {
+	if errors.Is(err, aiodb.ErrBadDSN) {
+		return usagef("%v", err)
+	} else if err != nil {
 		return err
 	}
 	defer db.Close()

@@ -47,7 +47,7 @@ func mysqlDSN(u *url.URL, q url.Values) (string, error) {
 	} else if u.Host != "" {
 		host := u.Host
 		if u.Port() == "" {
-			host += ":3306"
+			host += ":" + strconv.Itoa(DefaultPort(sqltext.MySQL))
 		}
 		fmt.Fprintf(&b, "tcp(%s)", host)
 	}
